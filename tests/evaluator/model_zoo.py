@@ -511,8 +511,8 @@ def tinygpt_int32_input() -> bytes:
 
 
 def tinygpt_output_context_mismatch() -> bytes:
-    """tinygpt declaring ids [N, 32] but logits [N, 16, 65] (static shapes disagree)."""
-    model = _tinygpt_model(32)
+    """tinygpt declaring ids [N, T] (dynamic) but logits [N, 16, 65] (a fixed, different T)."""
+    model = _tinygpt_model("T")
     model.graph.output[0].CopyFrom(
         helper.make_tensor_value_info("logits", TensorProto.FLOAT, [BATCH, 16, VOCAB]))
     return _bytes(model)
