@@ -1,0 +1,189 @@
+"""Scoring inside the child process: accuracy, memory, throughput and latency of one model.
+
+Runs only in ``evaluator._child`` after the sandbox limits are applied. Every call into onnxruntime
+goes through ``_call`` so a model failure is told apart from a bug of ours.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+
+from evaluator.datasets import as_model_input, load_hidden
+from evaluator.latency import LatencyProtocol, measure_latency, measure_throughput
+from evaluator.metrics import Tally, classification_tally, next_char_tally, window_batches
+from evaluator.reference import INPUT_NAME, reference_input, reference_model
+from evaluator.runtime import make_session
+from evaluator.tasks import Task, get_task
+
+SPLITS = ("public", "private")
+
+
+class ModelFault(Exception):
+    """The model misbehaved: ``kind`` is a scorecard ``failure_kind``, the message is for students."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class RuntimeFailure(Exception):
+    """onnxruntime raised while loading or running the model (``doing`` says which)."""
+
+    def __init__(self, error: BaseException, doing: str):
+        super().__init__(str(error))
+        self.error = error
+        self.doing = doing
+
+
+def load_splits(job: dict) -> dict:
+    """Both halves of the hidden set, read from the prepared data directory."""
+    return {split: load_hidden(job["task"], split, job.get("data_dir")) for split in SPLITS}
+
+
+def _call(doing: str, function: Callable, *args):
+    try:
+        return function(*args)
+    except (ModelFault, KeyboardInterrupt):
+        raise
+    except Exception as error:
+        raise RuntimeFailure(error, doing) from error
+
+
+class ModelRunner:
+    """Runs the model on one input array and checks its first output against the task."""
+
+    def __init__(self, session: onnxruntime.InferenceSession, task: Task):
+        self.session = session
+        self.task = task
+        self.input_name = session.get_inputs()[0].name
+        self.output_name = session.get_outputs()[0].name
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: x})[0]
+
+    def checked(self, x: np.ndarray, doing: str) -> np.ndarray:
+        out = _call(doing, self.raw, x)
+        expected = (x.shape[0], self.task.num_classes)
+        if self.task.is_language_model:
+            expected = (x.shape[0], x.shape[1], self.task.num_classes)
+        if not isinstance(out, np.ndarray) or out.dtype != np.float32:
+            kind = getattr(out, "dtype", type(out).__name__)
+            raise ModelFault("bad_output", f"The model returned {kind} values; the task needs float32.")
+        if tuple(out.shape) != expected:
+            raise ModelFault(
+                "bad_output",
+                f"The model returned an output of shape {tuple(out.shape)} for an input of shape "
+                f"{tuple(x.shape)}; the task needs {expected}.",
+            )
+        if not np.all(np.isfinite(out)):
+            raise ModelFault(
+                "bad_output",
+                f"The model's output contains NaN or infinite values (while {doing}).",
+            )
+        return out
+
+
+def _image_batches(task: Task, hidden, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for start in range(0, len(hidden.labels), batch):
+        stop = start + batch
+        yield as_model_input(task.name, hidden.inputs[start:stop]), hidden.labels[start:stop]
+
+
+def _split_tally(runner: ModelRunner, hidden, context: int, protocol: LatencyProtocol) -> Tally:
+    tally = Tally()
+    doing = f"scoring the {hidden.split} half of the hidden set"
+    if runner.task.is_language_model:
+        per_batch = max(1, protocol.accuracy_tokens // context)
+        for inputs, targets in window_batches(hidden.segments, context, per_batch):
+            tally.add(next_char_tally(runner.checked(inputs, doing), targets))
+    else:
+        for inputs, labels in _image_batches(runner.task, hidden, protocol.accuracy_batch):
+            tally.add(classification_tally(runner.checked(inputs, doing), labels))
+    return tally
+
+
+def _sample_inputs(task: Task, hidden, context: int, count: int) -> np.ndarray:
+    """The first ``count`` inputs of a split (repeated if the split is smaller)."""
+    if task.is_language_model:
+        inputs = next(window_batches(hidden.segments, context, count))[0]
+    else:
+        inputs = as_model_input(task.name, hidden.inputs[:count])
+    if len(inputs) < count:
+        inputs = np.concatenate([inputs] * (count // len(inputs) + 1))[:count]
+    return np.ascontiguousarray(inputs)
+
+
+def _status_mb(key: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_memory() -> float:
+    """Resident memory now (MB), after resetting the kernel's peak-RSS mark where Linux allows."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    current = _status_mb("VmRSS")
+    return current if current is not None else _maxrss_mb()
+
+
+def _maxrss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def peak_memory_mb() -> float:
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else _maxrss_mb()
+
+
+def score_in_process(model_bytes: bytes, job: dict, hidden: dict, stage: Callable) -> dict:
+    """All in-child measurements of one model; tallies are per half so the parent can pool them."""
+    task = get_task(job["task"])
+    protocol = LatencyProtocol.from_dict(job["protocol"])
+    context = int(job.get("context_length") or task.max_context or 0)
+    stage("loading")
+    baseline = reset_peak_memory()
+    runner = ModelRunner(_call("loading the model", make_session, model_bytes), task)
+    stage("accuracy")
+    tallies = {name: _split_tally(runner, hidden[name], context, protocol) for name in SPLITS}
+    memory = peak_memory_mb() - baseline
+
+    stage("throughput")
+    batch = _sample_inputs(task, hidden["public"], context, protocol.throughput_batch)
+    runner.checked(batch, "measuring throughput")
+    throughput = _call("measuring throughput", measure_throughput,
+                       lambda: runner.raw(batch), len(batch), protocol)
+
+    stage("latency")
+    single = _sample_inputs(task, hidden["public"], context, 1)
+    runner.checked(single, "measuring latency")
+    reference = make_session(reference_model(task.name))
+    reference_feed = {INPUT_NAME: reference_input(task.name)}
+    latency = _call("measuring latency", measure_latency,
+                    lambda: runner.raw(single), lambda: reference.run(None, reference_feed), protocol)
+    return {
+        "splits": {name: vars(tally) for name, tally in tallies.items()},
+        "peak_memory_mb": max(0.0, memory),
+        "throughput": throughput,
+        "latency": latency,
+        "context_length": context if task.is_language_model else None,
+        "versions": {
+            "onnxruntime": onnxruntime.__version__,
+            "onnx": onnx.__version__,
+            "numpy": np.__version__,
+        },
+    }

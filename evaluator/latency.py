@@ -1,0 +1,163 @@
+"""The latency protocol: warm-up, then interleaved timed runs of the model and a fixed reference.
+
+Why it is shaped this way (figures measured on the project's 2-core machines, onnxruntime 1.31):
+
+- One intra-op and one inter-op thread, sequential execution, full graph optimization (see
+  ``evaluator.runtime``), and the scoring process pinned to one core: a single-threaded median is
+  stable (CV about 1% across fresh processes) and does not move when the other core is busy.
+- The median is the figure; p90 and mean are recorded. A process sharing its core keeps the median
+  but inflates the mean, so a measurement whose mean/median exceeds ``max_mean_over_median`` is
+  repeated (up to ``max_attempts``) and the steadiest attempt is kept; every attempt is recorded.
+- The reference model is timed interleaved with the model in the same process, so both see the same
+  machine state; reference median / model median is the speed index, comparable across machines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LatencyProtocol:
+    """Every parameter of a scoring run's timing and batching; recorded in each scorecard."""
+
+    warmup_runs: int = 20
+    min_runs: int = 100
+    min_seconds: float = 2.0
+    max_runs: int = 5000
+    # Bounds a very slow model's timing loop; it then stops with fewer than ``min_runs`` runs.
+    max_seconds: float = 30.0
+    max_mean_over_median: float = 1.1
+    max_attempts: int = 3
+    accuracy_batch: int = 256
+    # Language models: windows per accuracy batch = max(1, accuracy_tokens // T).
+    accuracy_tokens: int = 8192
+    throughput_batch: int = 64
+    throughput_min_runs: int = 3
+    throughput_min_seconds: float = 1.0
+
+    @classmethod
+    def standard(cls) -> LatencyProtocol:
+        """The protocol the platform scores with."""
+        return cls()
+
+    @classmethod
+    def quick(cls) -> LatencyProtocol:
+        """A few runs only: for tests and demos, never for ranking."""
+        return cls(
+            warmup_runs=2,
+            min_runs=5,
+            min_seconds=0.0,
+            max_runs=20,
+            max_seconds=2.0,
+            max_attempts=1,
+            throughput_min_runs=1,
+            throughput_min_seconds=0.0,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> LatencyProtocol:
+        return cls(**values)
+
+
+def summarize(samples_ns: list[int]) -> dict:
+    """Median, p90 and mean in milliseconds, the run count and mean/median of timed runs."""
+    ms = np.asarray(samples_ns, dtype=np.float64) / 1e6
+    median = float(np.median(ms))
+    mean = float(ms.mean())
+    return {
+        "median_ms": median,
+        "p90_ms": float(np.percentile(ms, 90)),
+        "mean_ms": mean,
+        "runs": int(ms.size),
+        "mean_over_median": mean / median if median > 0 else float("inf"),
+    }
+
+
+def _timed(run: Callable[[], object]) -> int:
+    start = time.perf_counter_ns()
+    run()
+    return time.perf_counter_ns() - start
+
+
+def time_interleaved(
+    model_run: Callable[[], object],
+    reference_run: Callable[[], object],
+    protocol: LatencyProtocol,
+) -> tuple[dict, dict]:
+    """One attempt: warm both up, then alternate timed runs until the protocol's stop rule holds.
+
+    Stops once there are at least ``min_runs`` runs of each AND ``min_seconds`` have passed, or at
+    ``max_runs``, or after ``max_seconds``. The order alternates each round so neither model always
+    runs on caches the other just warmed.
+    """
+    for _ in range(protocol.warmup_runs):
+        model_run()
+        reference_run()
+    model_ns: list[int] = []
+    reference_ns: list[int] = []
+    started = time.perf_counter()
+    while True:
+        if len(model_ns) % 2 == 0:
+            model_ns.append(_timed(model_run))
+            reference_ns.append(_timed(reference_run))
+        else:
+            reference_ns.append(_timed(reference_run))
+            model_ns.append(_timed(model_run))
+        elapsed = time.perf_counter() - started
+        enough = len(model_ns) >= protocol.min_runs and elapsed >= protocol.min_seconds
+        if enough or len(model_ns) >= protocol.max_runs or elapsed >= protocol.max_seconds:
+            return summarize(model_ns), summarize(reference_ns)
+
+
+def measure_latency(
+    model_run: Callable[[], object],
+    reference_run: Callable[[], object],
+    protocol: LatencyProtocol,
+) -> dict:
+    """Timed attempts, repeated while noisy; the attempt with the lowest mean/median is kept.
+
+    An attempt is noisy when the model's or the reference's mean/median exceeds
+    ``protocol.max_mean_over_median``.
+    """
+    attempts = []
+    for _ in range(max(1, protocol.max_attempts)):
+        model, reference = time_interleaved(model_run, reference_run, protocol)
+        attempts.append({"model": model, "reference": reference})
+        worst = max(model["mean_over_median"], reference["mean_over_median"])
+        if worst <= protocol.max_mean_over_median:
+            break
+    best = min(
+        attempts,
+        key=lambda a: max(a["model"]["mean_over_median"], a["reference"]["mean_over_median"]),
+    )
+    noisy = max(best["model"]["mean_over_median"], best["reference"]["mean_over_median"])
+    return {
+        "model": best["model"],
+        "reference": best["reference"],
+        "speed_index": best["reference"]["median_ms"] / best["model"]["median_ms"],
+        "attempts": attempts,
+        "noisy": noisy > protocol.max_mean_over_median,
+    }
+
+
+def measure_throughput(run: Callable[[], object], batch: int, protocol: LatencyProtocol) -> float:
+    """Samples per second at ``batch`` after one warm-up run: at least ``throughput_min_runs`` runs
+    and ``throughput_min_seconds`` of running (or ``max_seconds``, for a very slow model)."""
+    run()
+    runs = 0
+    started = time.perf_counter()
+    while True:
+        run()
+        runs += 1
+        elapsed = time.perf_counter() - started
+        enough = runs >= protocol.throughput_min_runs and elapsed >= protocol.throughput_min_seconds
+        if enough or elapsed >= protocol.max_seconds:
+            return batch * runs / elapsed

@@ -1,0 +1,224 @@
+"""Run the scoring child process under limits, and apply those limits inside the child.
+
+Who enforces what (Linux):
+
+- the parent (this module, ``run_child``): a fresh empty working directory per run; a scrubbed
+  environment (no secrets of the worker); a new session, so the child leads its own process group;
+  the wall-clock timeout, after which the WHOLE group gets SIGKILL (a hung inference call never
+  returns to Python, so no in-child timer or signal handler could stop it);
+- the child, at start, before it imports numpy/onnxruntime or reads the model
+  (``apply_child_limits``): no network (a new, empty network namespace: ``unshare(CLONE_NEWNET)``,
+  or with an unprivileged user namespace; whether it took effect is reported), RLIMIT_CORE = 0 (no
+  core dumps), RLIMIT_NOFILE, RLIMIT_CPU (the kernel sends SIGXCPU, then SIGKILL), RLIMIT_AS (an
+  allocation past the address-space cap fails inside onnxruntime instead of growing the machine's
+  memory), and pinning to one core.
+
+This module imports only the standard library: the child imports it before anything else.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import math
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+STDERR_TAIL_CHARS = 4000
+# The evaluator package's parent folder: the child imports the very same evaluator code.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def default_cpu() -> int:
+    """The core scoring children are pinned to: ``ARENA_SCORING_CPU``, else the last allowed core."""
+    configured = os.environ.get("ARENA_SCORING_CPU")
+    if configured is not None:
+        return int(configured)
+    return max(os.sched_getaffinity(0))
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """The limits of one scoring child. ``cpu_seconds`` defaults to the wall-clock timeout."""
+
+    timeout_s: float = 600.0
+    memory_limit_mb: int = 4096
+    cpu_seconds: int | None = None
+    open_files: int = 64
+    cpu: int | None = None
+    isolate_network: bool = True
+
+    def resolved(self) -> SandboxLimits:
+        cpu_seconds = self.cpu_seconds or max(1, math.ceil(self.timeout_s))
+        cpu = default_cpu() if self.cpu is None else self.cpu
+        return SandboxLimits(
+            self.timeout_s, self.memory_limit_mb, cpu_seconds, self.open_files, cpu,
+            self.isolate_network,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ChildOutcome:
+    """What came back from one child run."""
+
+    result: dict | None
+    stages: list[dict] = field(default_factory=list)
+    returncode: int | None = None
+    timed_out: bool = False
+    stderr_tail: str = ""
+    wall_seconds: float = 0.0
+
+    @property
+    def killed_by(self) -> int | None:
+        """The signal that ended the child, if one did."""
+        if self.returncode is not None and self.returncode < 0:
+            return -self.returncode
+        return None
+
+    @property
+    def last_stage(self) -> str | None:
+        return self.stages[-1].get("stage") if self.stages else None
+
+    def stage_info(self, key: str):
+        """The latest value of ``key`` reported by any stage line (e.g. the sandbox report)."""
+        for stage in reversed(self.stages):
+            if key in stage:
+                return stage[key]
+        return None
+
+
+def _child_env() -> dict[str, str]:
+    """A minimal environment: nothing of the worker's (database URLs, keys) reaches the child."""
+    return {
+        "PATH": os.defpath,
+        "PYTHONPATH": _PACKAGE_ROOT,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+
+def _parse_lines(stdout: bytes) -> tuple[list[dict], dict | None]:
+    """Stage lines and the final result line (``{"result": ...}``) the child wrote."""
+    stages: list[dict] = []
+    result = None
+    for line in stdout.decode("utf-8", "replace").splitlines():
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(message, dict):
+            continue
+        if "result" in message:
+            result = message["result"]
+        else:
+            stages.append(message)
+    return stages, result
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def run_child(job: dict, payload: bytes, limits: SandboxLimits) -> ChildOutcome:
+    """Run ``python -m evaluator._child`` on ``job`` with ``payload`` (the model bytes) on stdin.
+
+    Raises ``OSError`` only if the child cannot be started at all.
+    """
+    limits = limits.resolved()
+    message = json.dumps({**job, "limits": limits.to_dict()})
+    with tempfile.TemporaryDirectory(prefix="arena-score-") as workdir:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "-s", "-m", "evaluator._child", message],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=workdir,
+            env=_child_env(),
+            start_new_session=True,
+            close_fds=True,
+        )
+        timed_out = False
+        try:
+            stdout, stderr = process.communicate(payload, timeout=limits.timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(process)
+            stdout, stderr = process.communicate()
+        finally:
+            # Nothing the child started may outlive it.
+            _kill_group(process)
+        wall = time.monotonic() - started
+    stages, result = _parse_lines(stdout)
+    return ChildOutcome(
+        result=result,
+        stages=stages,
+        returncode=process.returncode,
+        timed_out=timed_out,
+        stderr_tail=stderr.decode("utf-8", "replace")[-STDERR_TAIL_CHARS:],
+        wall_seconds=wall,
+    )
+
+
+def _unshare(flags: int) -> bool:
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.unshare(flags) == 0
+
+
+def drop_network() -> str | None:
+    """Move this process into a new, empty network namespace; how, or None if the OS refused.
+
+    Needs CAP_SYS_ADMIN, or unprivileged user namespaces (then only while single-threaded, which
+    is why the child calls this before importing numpy).
+    """
+    if _unshare(CLONE_NEWNET):
+        return "network namespace"
+    if _unshare(CLONE_NEWUSER | CLONE_NEWNET):
+        return "user and network namespace"
+    return None
+
+
+def apply_child_limits(limits: dict) -> dict:
+    """Apply ``SandboxLimits`` (as a dict) to the current process; report what took effect."""
+    report: dict = {"network_isolated": False, "network_method": None}
+    if limits.get("isolate_network", True):
+        method = drop_network()
+        report.update(network_isolated=method is not None, network_method=method)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits["open_files"], limits["open_files"]))
+    cpu_seconds = int(limits["cpu_seconds"])
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    address_space = int(limits["memory_limit_mb"]) * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    try:
+        os.sched_setaffinity(0, {int(limits["cpu"])})
+        report["pinned_cpu"] = int(limits["cpu"])
+    except OSError:
+        report["pinned_cpu"] = None
+    report.update(
+        address_space_mb=int(limits["memory_limit_mb"]),
+        cpu_seconds=cpu_seconds,
+        open_files=int(limits["open_files"]),
+        core_dumps=False,
+        timeout_s=float(limits["timeout_s"]),
+    )
+    return report
