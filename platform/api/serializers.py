@@ -1,0 +1,105 @@
+"""What the API shows. Private-split scores are left out unless the caller may see them."""
+
+from __future__ import annotations
+
+from competitions.models import Competition, Track
+from leaderboards.models import LeaderboardEntry
+from rest_framework import serializers
+
+from evaluator.tasks import get_task
+from submissions.models import Submission
+
+
+class TrackSerializer(serializers.ModelSerializer):
+    task_title = serializers.SerializerMethodField()
+    opens_at = serializers.DateTimeField(read_only=True)
+    closes_at = serializers.DateTimeField(read_only=True)
+    is_open = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Track
+        fields = ["slug", "task", "task_title", "max_size_bytes", "max_latency_ms",
+                  "accuracy_floor", "daily_limit", "total_limit", "rejected_daily_limit",
+                  "opens_at", "closes_at", "is_open"]
+
+    def get_task_title(self, track: Track) -> str:
+        return get_task(track.task).title
+
+    def get_is_open(self, track: Track) -> bool:
+        return track.is_open()
+
+
+class CompetitionSerializer(serializers.ModelSerializer):
+    tracks = TrackSerializer(many=True, read_only=True)
+    is_open = serializers.SerializerMethodField()
+    private_revealed = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Competition
+        fields = ["slug", "title", "description", "start", "deadline", "visibility", "is_open",
+                  "private_revealed", "tracks"]
+
+    def get_is_open(self, competition: Competition) -> bool:
+        return competition.is_open()
+
+    def get_private_revealed(self, competition: Competition) -> bool:
+        return competition.private_revealed()
+
+
+class SubmissionSerializer(serializers.ModelSerializer):
+    competition = serializers.CharField(source="track.competition.slug", read_only=True)
+    track = serializers.CharField(source="track.slug", read_only=True)
+    task = serializers.CharField(source="track.task", read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+    scores = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Submission
+        fields = ["id", "competition", "track", "task", "username", "label", "is_baseline",
+                  "status", "error", "failure_kind", "sha256", "size_bytes", "created_at",
+                  "validated_at", "queued_at", "scoring_started_at", "finished_at",
+                  "validation_report", "scores"]
+
+    def get_scores(self, submission: Submission) -> dict | None:
+        score = getattr(submission, "score", None)
+        if score is None:
+            return None
+        show_private = self.context.get("show_private", False)
+        splits = {"public": {"accuracy": score.public_accuracy,
+                             "bits_per_char": score.public_bits_per_char}}
+        if show_private:
+            splits["private"] = {"accuracy": score.private_accuracy,
+                                 "bits_per_char": score.private_bits_per_char}
+        return {
+            "splits": splits,
+            "latency_ms": score.latency_ms,
+            "latency_p90_ms": score.latency_p90_ms,
+            "speed_index": score.speed_index,
+            "size_bytes": score.size_bytes,
+            "raw_bytes": score.raw_bytes,
+            "params": score.params,
+            "nonzero_params": score.nonzero_params,
+            "peak_memory_mb": score.peak_memory_mb,
+            "throughput": score.throughput,
+            "over_limit": score.over_limit,
+            "private_hidden": not show_private,
+        }
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The ONNX model.")
+    competition = serializers.SlugField()
+    track = serializers.SlugField()
+    baseline = serializers.BooleanField(
+        default=False, help_text="Organizers only: an unranked reference model."
+    )
+
+
+class LeaderboardRowSerializer(serializers.ModelSerializer):
+    submission_id = serializers.IntegerField()
+
+    class Meta:
+        model = LeaderboardEntry
+        fields = ["rank", "position", "username", "is_baseline", "label", "submission_id",
+                  "accuracy", "bits_per_char", "latency_ms", "size_bytes", "accuracy_per_mb",
+                  "submitted_at"]

@@ -1,0 +1,236 @@
+"""The REST API. Views check who may see what; ranking comes from ``leaderboards.ranking`` only."""
+
+from __future__ import annotations
+
+import csv
+
+from competitions.models import Competition, Track
+from competitions.services import join
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from leaderboards import ranking
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from submissions.models import Submission
+from submissions.quotas import QuotaExceeded
+from submissions.services import UploadRefused, submit
+
+from .serializers import (
+    CompetitionSerializer,
+    LeaderboardRowSerializer,
+    SubmissionSerializer,
+    UploadSerializer,
+)
+
+LEADERBOARD_FIELDS = LeaderboardRowSerializer.Meta.fields
+MAX_ROWS = 1000
+
+
+def visible_competitions(user):
+    """Public competitions, plus the unlisted ones ``user`` organizes or takes part in."""
+    public = Competition.objects.filter(visibility=Competition.Visibility.PUBLIC)
+    if not user.is_authenticated:
+        return public
+    if user.is_superuser:
+        return Competition.objects.all()
+    mine = Competition.objects.filter(organizers=user) | Competition.objects.filter(
+        participations__user=user
+    )
+    return (public | mine).distinct()
+
+
+def competition_for(request, slug: str) -> Competition:
+    """The competition if the caller may see it; 404 otherwise (unlisted ones stay unknown)."""
+    competition = get_object_or_404(Competition, slug=slug)
+    if not competition.can_view(request.user):
+        raise Http404
+    return competition
+
+
+class CompetitionList(generics.ListAPIView):
+    serializer_class = CompetitionSerializer
+
+    def get_queryset(self):
+        return visible_competitions(self.request.user).prefetch_related("tracks")
+
+
+class CompetitionDetail(APIView):
+    @extend_schema(responses=CompetitionSerializer)
+    def get(self, request, slug: str):
+        return Response(CompetitionSerializer(competition_for(request, slug)).data)
+
+
+class JoinCompetition(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, slug: str):
+        competition = competition_for(request, slug)
+        if not (competition.is_public or competition.is_organizer(request.user)):
+            raise PermissionDenied("This competition is by invitation only.")
+        join(competition, request.user)
+        return Response({"competition": competition.slug, "joined": True})
+
+
+class Leaderboard(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("track", str, description="track slug (default: the first track)"),
+            OpenApiParameter("category", str, enum=[*ranking.CATEGORIES, ranking.PARETO]),
+            OpenApiParameter("split", str, enum=list(ranking.SPLITS)),
+            OpenApiParameter("limit", int), OpenApiParameter("offset", int),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, slug: str):
+        competition = competition_for(request, slug)
+        params = request.query_params
+        track = self._track(competition, params.get("track"))
+        category = params.get("category", ranking.ACCURACY)
+        split = params.get("split", "public")
+        if split == "private" and not competition.can_see_private(request.user):
+            raise PermissionDenied("The private leaderboard is revealed after the deadline.")
+        limit = _int_param(params, "limit", 100, 1, MAX_ROWS)
+        offset = _int_param(params, "offset", 0, 0, 10**9)
+        try:
+            entries = ranking.leaderboard_entries(track, category, split, offset=offset,
+                                                  limit=limit)
+        except ValueError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        rows = list(entries.values(*LEADERBOARD_FIELDS))
+        return Response({
+            "competition": competition.slug, "track": track.slug, "task": track.task,
+            "category": category, "split": split, "offset": offset, "limit": limit,
+            "limits": {"max_size_bytes": track.max_size_bytes,
+                       "max_latency_ms": track.max_latency_ms,
+                       "accuracy_floor": track.accuracy_floor},
+            "rows": rows,
+        })
+
+    @staticmethod
+    def _track(competition: Competition, slug: str | None) -> Track:
+        tracks = competition.tracks.all()
+        track = tracks.filter(slug=slug).first() if slug else tracks.first()
+        if track is None:
+            raise NotFound(f"no track {slug!r} in {competition.slug}" if slug else "no tracks")
+        return track
+
+
+def _int_param(params, name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(params.get(name, default))
+    except ValueError:
+        raise ValidationError({name: "must be a whole number"}) from None
+    return max(low, min(high, value))
+
+
+class ResultsCsv(APIView):
+    permission_classes = [IsAuthenticated]
+    columns = ["track", "task", "split", "category", "rank", "username", "is_baseline",
+               "submission_id", "accuracy", "bits_per_char", "latency_ms", "size_bytes",
+               "accuracy_per_mb", "submitted_at"]
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request, slug: str):
+        competition = competition_for(request, slug)
+        if not competition.is_organizer(request.user):
+            raise PermissionDenied("Only the competition's organizers can export results.")
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{competition.slug}-results.csv"'
+        writer = csv.writer(response)
+        writer.writerow(self.columns)
+        for entry in ranking.competition_results(competition):
+            writer.writerow([
+                entry.track.slug, entry.track.task, entry.split, entry.category, entry.rank or "",
+                entry.username, entry.is_baseline, entry.submission_id, entry.accuracy,
+                "" if entry.bits_per_char is None else entry.bits_per_char, entry.latency_ms,
+                entry.size_bytes, entry.accuracy_per_mb, entry.submitted_at.isoformat(),
+            ])
+        return response
+
+
+def _serialize(request, submissions, many: bool = False):
+    # Private-split scores only for those who may see them in that competition.
+    def context_for(submission):
+        return {"show_private": submission.track.competition.can_see_private(request.user)}
+
+    if many:
+        return [SubmissionSerializer(s, context=context_for(s)).data for s in submissions]
+    return SubmissionSerializer(submissions, context=context_for(submissions)).data
+
+
+class SubmissionList(APIView):
+    permission_classes = [IsAuthenticated]
+    throttle_scope = "uploads"
+
+    def get_throttles(self):
+        # The upload throttle applies to POST only; listing uses the user rate.
+        if self.request.method != "POST":
+            self.throttle_scope = None
+        return super().get_throttles()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("competition", str), OpenApiParameter("track", str),
+                    OpenApiParameter("status", str)],
+        responses=SubmissionSerializer(many=True),
+    )
+    def get(self, request):
+        """Your own submissions, newest first."""
+        queryset = (Submission.objects.filter(user=request.user)
+                    .select_related("track__competition", "user", "score"))
+        params = request.query_params
+        if params.get("competition"):
+            queryset = queryset.filter(track__competition__slug=params["competition"])
+        if params.get("track"):
+            queryset = queryset.filter(track__slug=params["track"])
+        if params.get("status"):
+            queryset = queryset.filter(status=params["status"])
+        return Response(_serialize(request, queryset[:MAX_ROWS], many=True))
+
+    @extend_schema(request={"multipart/form-data": UploadSerializer},
+                   responses={201: SubmissionSerializer})
+    def post(self, request):
+        """Upload a model: it is validated now and, if valid, queued for scoring."""
+        form = UploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        competition = competition_for(request, form.validated_data["competition"])
+        track = competition.tracks.filter(slug=form.validated_data["track"]).first()
+        if track is None:
+            known = ", ".join(competition.tracks.values_list("slug", flat=True))
+            raise ValidationError({"track": f"no such track; this competition has: {known}"})
+        upload = form.validated_data["file"]
+        try:
+            submission = submit(track, request.user, upload.chunks(), label=upload.name or "",
+                                as_baseline=form.validated_data["baseline"])
+        except UploadRefused as exc:
+            return Response({"detail": str(exc), "code": exc.code}, status=exc.status)
+        except QuotaExceeded as exc:
+            body = {"detail": str(exc), "code": "quota"}
+            if exc.retry_at:
+                body["retry_at"] = exc.retry_at.isoformat()
+            return Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS)
+        submission = Submission.objects.select_related("track__competition", "user").get(
+            pk=submission.pk)
+        return Response(_serialize(request, submission), status=status.HTTP_201_CREATED)
+
+
+class SubmissionDetail(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=SubmissionSerializer)
+    def get(self, request, pk: int):
+        """One submission: yours, or any in a competition you organize."""
+        submission = get_object_or_404(
+            Submission.objects.select_related("track__competition", "user", "score"), pk=pk
+        )
+        if submission.user_id != request.user.id and not (
+            submission.track.competition.is_organizer(request.user)
+        ):
+            raise Http404  # never confirm that someone else's submission exists
+        return Response(_serialize(request, submission))

@@ -1,0 +1,234 @@
+"""Settings of the arena platform, read from environment variables.
+
+With no environment at all the platform runs on the embedded default: a SQLite file and a Celery
+broker kept in files (kombu's filesystem transport), both under ``var/`` next to the project, so
+``make demo`` needs no server. Set ``DATABASE_URL`` and ``CELERY_BROKER_URL`` for PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BASE_DIR = REPO_ROOT / "platform"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# Everything the platform writes (database, broker files, artifacts) lives here, never under a
+# served path: static files are served from STATIC_ROOT only and artifacts are never served.
+VAR_DIR = Path(os.environ.get("ARENA_VAR_DIR", REPO_ROOT / "var")).resolve()
+
+DEBUG = _env_bool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY") or "insecure-development-key-set-SECRET_KEY-in-production"
+ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "accounts",
+    "competitions",
+    "submissions",
+    "leaderboards",
+    "api",
+    "web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "arena.urls"
+WSGI_APPLICATION = "arena.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------
+DEFAULT_SQLITE = VAR_DIR / "arena.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE}", conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    _db_path = Path(DATABASES["default"]["NAME"])
+    _db_path.parent.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"].update(
+        CONN_MAX_AGE=0,
+        OPTIONS={
+            # IMMEDIATE takes the write lock when a transaction starts, so the quota check and the
+            # insert that follows are serialized across processes (SQLite has no row locks).
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+        # The test database is a file too, so worker subprocesses started by a test can open it.
+        TEST={"NAME": str(_db_path.with_name(f"test_{_db_path.name}"))},
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth, i18n, static ---------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(os.environ.get("ARENA_STATIC_ROOT", VAR_DIR / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# whitenoise serves app static files straight from the apps (no collectstatic needed to run).
+WHITENOISE_USE_FINDERS = True
+
+# --- Uploads and artifacts ------------------------------------------------------------------------
+# Uploaded models are stored here by content hash; nothing under this directory is ever served.
+ARENA_ARTIFACT_DIR = Path(os.environ.get("ARENA_ARTIFACT_DIR", VAR_DIR / "artifacts")).resolve()
+ARENA_MAX_UPLOAD_BYTES = int(os.environ.get("ARENA_MAX_UPLOAD_BYTES", 64 * 1024 * 1024))
+# Large uploads stream to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- Evaluator ------------------------------------------------------------------------------------
+# Where the prepared datasets live (None: the evaluator's own default).
+ARENA_DATA_DIR = os.environ.get("ARENA_DATA_DIR") or None
+ARENA_LATENCY_PROTOCOL = os.environ.get("ARENA_LATENCY_PROTOCOL", "standard")
+# The evaluator's own limits for one model run (its sandbox child enforces them).
+ARENA_SCORING_TIMEOUT_S = _env_float("ARENA_SCORING_TIMEOUT_S", 600)
+ARENA_SCORING_MEMORY_MB = int(os.environ.get("ARENA_SCORING_MEMORY_MB", 2048))
+
+# --- Celery ---------------------------------------------------------------------------------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+BROKER_DIR = VAR_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # Kombu's filesystem transport: messages are files in one folder that every process on this
+    # machine shares, so a real worker process runs with no broker server at all.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+    }
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+    for _folder in ("queue", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+else:
+    # Redis re-delivers a message whose worker died once this many seconds pass without an ack.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": _env_float("ARENA_VISIBILITY_TIMEOUT_S", 3600),
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The scoring task's limits: the soft one lets the task mark the run failed and retry; the hard
+# one kills a stuck child. Both sit above the evaluator's own timeout.
+ARENA_TASK_SOFT_TIME_LIMIT_S = _env_float("ARENA_TASK_SOFT_TIME_LIMIT_S", ARENA_SCORING_TIMEOUT_S + 60)
+ARENA_TASK_TIME_LIMIT_S = _env_float("ARENA_TASK_TIME_LIMIT_S", ARENA_TASK_SOFT_TIME_LIMIT_S + 60)
+# A submission in `scoring` for longer than this is taken to be lost with its worker and re-queued.
+ARENA_STUCK_AFTER_S = _env_float("ARENA_STUCK_AFTER_S", ARENA_TASK_TIME_LIMIT_S + 60)
+ARENA_REQUEUE_EVERY_S = _env_float("ARENA_REQUEUE_EVERY_S", 60)
+ARENA_SCORING_MAX_RETRIES = int(os.environ.get("ARENA_SCORING_MAX_RETRIES", 5))
+ARENA_SCORING_RETRY_BACKOFF_S = _env_float("ARENA_SCORING_RETRY_BACKOFF_S", 30)
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stuck-submissions": {
+        "task": "submissions.tasks.requeue_stuck_submissions",
+        "schedule": ARENA_REQUEUE_EVERY_S,
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- REST API -------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("ARENA_THROTTLE_ANON", "120/min"),
+        "user": os.environ.get("ARENA_THROTTLE_USER", "600/min"),
+        "uploads": os.environ.get("ARENA_THROTTLE_UPLOADS", "30/min"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Model Arena API",
+    "DESCRIPTION": "Competitions, uploads and leaderboards for small, fast ML models.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "submissions": {"handlers": ["console"], "level": "INFO"},
+        "arena": {"handlers": ["console"], "level": "INFO"},
+    },
+}
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    X_FRAME_OPTIONS = "DENY"

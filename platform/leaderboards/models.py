@@ -1,0 +1,50 @@
+"""Precomputed leaderboard rows: rebuilt when a score is written, so a read costs the rows shown."""
+
+from __future__ import annotations
+
+from competitions.models import Track
+from django.conf import settings
+from django.db import models
+
+from submissions.models import Submission
+
+
+class LeaderboardEntry(models.Model):
+    class Split(models.TextChoices):
+        PUBLIC = "public", "Public"
+        PRIVATE = "private", "Private"
+
+    class Category(models.TextChoices):
+        ACCURACY = "accuracy", "Accuracy"
+        SPEED = "speed", "Speed"
+        SIZE = "size", "Size"
+        EFFICIENCY = "efficiency", "Accuracy per MB"
+        PARETO = "pareto", "Pareto front"
+
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="leaderboard_entries")
+    split = models.CharField(max_length=8, choices=Split.choices)
+    category = models.CharField(max_length=16, choices=Category.choices)
+    position = models.PositiveIntegerField(help_text="Display order, baselines included.")
+    rank = models.PositiveIntegerField(null=True, help_text="None for baselines (never ranked).")
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    username = models.CharField(max_length=150)
+    is_baseline = models.BooleanField(default=False)
+    label = models.CharField(max_length=200, blank=True)
+    accuracy = models.FloatField()
+    bits_per_char = models.FloatField(null=True)
+    latency_ms = models.FloatField()
+    size_bytes = models.PositiveBigIntegerField()
+    accuracy_per_mb = models.FloatField()
+    submitted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["track", "split", "category", "position"]
+        indexes = [
+            models.Index(fields=["track", "split", "category", "position"], name="lb_read_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["track", "split", "category", "position"], name="unique_lb_position"
+            ),
+        ]

@@ -1,0 +1,25 @@
+from django.contrib import admin
+
+from .models import Score, Submission
+
+
+class ScoreInline(admin.StackedInline):
+    model = Score
+    extra = 0
+    can_delete = False
+    readonly_fields = [field.name for field in Score._meta.fields]
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "track", "status", "is_baseline", "created_at")
+    list_filter = ("status", "is_baseline", "track__competition")
+    search_fields = ("user__username", "sha256", "label")
+    readonly_fields = [field.name for field in Submission._meta.fields]
+    inlines = [ScoreInline]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("user", "track__competition")
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(track__competition__organizers=request.user)

@@ -1,0 +1,146 @@
+"""The scoring half of a submission's life, as database transitions that are safe to repeat.
+
+Every transition is a conditional UPDATE (``… WHERE status = …``), so two workers (a re-delivered
+message, a re-queue by the periodic task) can never both score or both write one submission:
+
+- ``claim``: ``queued`` (or ``scoring`` abandoned past the stuck deadline) → ``scoring``; the claim
+  token is the new ``attempts`` value.
+- ``record_scorecard``: ``scoring`` with that token → ``scored`` | ``over_limit`` | ``rejected``;
+  the ``Score`` row is unique per submission and the track's leaderboard is rebuilt in the same
+  transaction.
+- ``release_for_retry``: ``scoring`` with that token → ``queued`` (platform error, retried later) or
+  ``failed`` once the retries are used up. Neither counts against the student's quota.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from competitions.models import Track
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from leaderboards.ranking import over_limit_reasons, rebuild_track, track_limits
+
+from .models import Score, Status, Submission
+
+
+def stuck_cutoff():
+    return timezone.now() - timedelta(seconds=settings.ARENA_STUCK_AFTER_S)
+
+
+def claim(submission_id: int) -> int | None:
+    """Take the submission for scoring; the claim token, or None when it is not ours to score."""
+    claimable = Q(status=Status.QUEUED) | Q(
+        status=Status.SCORING, scoring_started_at__lt=stuck_cutoff()
+    )
+    updated = Submission.objects.filter(claimable, pk=submission_id).update(
+        status=Status.SCORING, scoring_started_at=timezone.now(), attempts=F("attempts") + 1,
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        return None
+    return Submission.objects.values_list("attempts", flat=True).get(pk=submission_id)
+
+
+def record_scorecard(submission_id: int, token: int, card: dict) -> str | None:
+    """Write the evaluator's scorecard once; the new status, or None if the claim was lost."""
+    with transaction.atomic():
+        track_id = Submission.objects.values_list("track_id", flat=True).get(pk=submission_id)
+        # Lock order everywhere: track, then submission. The track lock serializes rebuilds.
+        track = Track.objects.select_for_update().get(pk=track_id)
+        submission = Submission.objects.select_for_update().get(pk=submission_id)
+        if submission.status != Status.SCORING or submission.attempts != token:
+            return None
+        if not card.get("valid"):
+            return _record_model_fault(submission, card)
+        score = Score.objects.create(submission=submission, **score_fields(card))
+        score.over_limit = over_limit_reasons(score.size_bytes, score.latency_ms,
+                                              track_limits(track))
+        score.save(update_fields=["over_limit"])
+        submission.status = Status.OVER_LIMIT if score.over_limit else Status.SCORED
+        submission.error = "; ".join(score.over_limit)
+        submission.finished_at = timezone.now()
+        submission.save(update_fields=["status", "error", "finished_at", "updated_at"])
+        if submission.status == Status.SCORED:
+            rebuild_track(track)
+        return submission.status
+
+
+def _record_model_fault(submission: Submission, card: dict) -> str:
+    # The model itself failed (timeout, memory, crash, bad output): the student's fault, final.
+    submission.status = Status.REJECTED
+    submission.failure_kind = card.get("failure_kind") or "invalid"
+    submission.error = card.get("error") or "The model failed when it was run."
+    submission.finished_at = timezone.now()
+    submission.save(update_fields=["status", "failure_kind", "error", "finished_at", "updated_at"])
+    return submission.status
+
+
+def score_fields(card: dict) -> dict:
+    """The Score columns taken from an evaluator scorecard (the whole card is kept as well)."""
+    splits = card.get("splits") or {}
+    public, private = splits.get("public") or {}, splits.get("private") or {}
+    return {
+        "public_accuracy": public.get("accuracy"),
+        "private_accuracy": private.get("accuracy"),
+        "public_bits_per_char": public.get("bits_per_char"),
+        "private_bits_per_char": private.get("bits_per_char"),
+        "latency_ms": card.get("latency_ms"),
+        "latency_p90_ms": card.get("latency_p90_ms"),
+        "speed_index": card.get("speed_index"),
+        "size_bytes": card.get("size_bytes"),
+        "raw_bytes": card.get("raw_bytes"),
+        "params": card.get("params"),
+        "nonzero_params": card.get("nonzero_params"),
+        "peak_memory_mb": card.get("peak_memory_mb"),
+        "throughput": card.get("throughput"),
+        "scorecard": card,
+    }
+
+
+def release_for_retry(submission_id: int, token: int, reason: str) -> bool:
+    """After a platform error: back to ``queued`` (True: retry it) or ``failed`` when out of tries."""
+    mine = Submission.objects.filter(pk=submission_id, status=Status.SCORING, attempts=token)
+    retries_left = Q(platform_retries__lt=settings.ARENA_SCORING_MAX_RETRIES)
+    if mine.filter(retries_left).update(
+        status=Status.QUEUED, queued_at=timezone.now(), platform_retries=F("platform_retries") + 1,
+        error=f"Scoring hit a platform error and will be retried: {reason}",
+        updated_at=timezone.now(),
+    ):
+        return True
+    mine.update(
+        status=Status.FAILED, finished_at=timezone.now(), failure_kind="platform",
+        error=f"Scoring failed because of a platform error ({reason}). It does not count against "
+              "your quota; please upload the file again.",
+        updated_at=timezone.now(),
+    )
+    return False
+
+
+def requeue_stuck() -> list[int]:
+    """Put back submissions whose worker died (``scoring`` past the deadline) and re-send
+    ``queued`` ones whose message may have been lost; returns the ids to send to the queue."""
+    cutoff = stuck_cutoff()
+    now = timezone.now()
+    give_up = Q(attempts__gte=settings.ARENA_SCORING_MAX_RETRIES + 1)
+    stuck = Submission.objects.filter(status=Status.SCORING, scoring_started_at__lt=cutoff)
+    stuck.filter(give_up).update(
+        status=Status.FAILED, finished_at=now, failure_kind="platform", updated_at=now,
+        error="Scoring kept stopping without a result. It does not count against your quota; "
+              "please upload the file again.",
+    )
+    ids = []
+    for submission_id in stuck.values_list("id", flat=True):
+        if Submission.objects.filter(
+            pk=submission_id, status=Status.SCORING, scoring_started_at__lt=cutoff
+        ).update(status=Status.QUEUED, queued_at=now, updated_at=now):
+            ids.append(submission_id)
+    waiting = Submission.objects.filter(status=Status.QUEUED, queued_at__lt=cutoff)
+    for submission_id in waiting.values_list("id", flat=True):
+        if Submission.objects.filter(
+            pk=submission_id, status=Status.QUEUED, queued_at__lt=cutoff
+        ).update(queued_at=now, updated_at=now):
+            ids.append(submission_id)
+    return ids

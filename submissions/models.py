@@ -1,0 +1,97 @@
+"""A submission's life (upload → validation → queue → scoring → result) and its score."""
+
+from __future__ import annotations
+
+from competitions.models import Track
+from django.conf import settings
+from django.db import models
+
+
+class Status(models.TextChoices):
+    RECEIVED = "received", "Received"
+    VALIDATING = "validating", "Validating"
+    QUEUED = "queued", "Queued"
+    SCORING = "scoring", "Scoring"
+    SCORED = "scored", "Scored"
+    REJECTED = "rejected", "Rejected"
+    FAILED = "failed", "Failed"
+    OVER_LIMIT = "over_limit", "Over the limit"
+
+
+# Statuses that use up a participant's submission quota. Rejected ones have their own cap and
+# failed ones (the platform's fault) never count.
+COUNTED_STATUSES = (
+    Status.RECEIVED, Status.VALIDATING, Status.QUEUED, Status.SCORING, Status.SCORED,
+    Status.OVER_LIMIT,
+)
+FINAL_STATUSES = (Status.SCORED, Status.REJECTED, Status.FAILED, Status.OVER_LIMIT)
+
+
+class Submission(models.Model):
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="submissions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions"
+    )
+    is_baseline = models.BooleanField(
+        default=False, help_text="An instructor's reference model: shown, marked, never ranked."
+    )
+    label = models.CharField(max_length=200, blank=True, help_text="The uploaded file's name.")
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+    # Relative to ARENA_ARTIFACT_DIR; never a URL: artifacts are not served.
+    artifact_path = models.CharField(max_length=300)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    validation_report = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why it was rejected or failed, in words.")
+    failure_kind = models.CharField(max_length=32, blank=True)
+    # Each claim for scoring increments this; only the run holding the latest claim may write.
+    attempts = models.PositiveIntegerField(default=0)
+    platform_retries = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    scoring_started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "track", "created_at"], name="sub_quota_idx"),
+            models.Index(fields=["status", "scoring_started_at"], name="sub_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.user} {self.track} {self.status}"
+
+    @property
+    def competition(self):
+        return self.track.competition
+
+
+class Score(models.Model):
+    """The evaluator's scorecard for one submission, written exactly once (one row per submission)."""
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="score")
+    public_accuracy = models.FloatField(null=True)
+    private_accuracy = models.FloatField(null=True)
+    public_bits_per_char = models.FloatField(null=True)
+    private_bits_per_char = models.FloatField(null=True)
+    latency_ms = models.FloatField(null=True)
+    latency_p90_ms = models.FloatField(null=True)
+    speed_index = models.FloatField(null=True)
+    size_bytes = models.PositiveBigIntegerField(null=True, help_text="Deflate-compressed size.")
+    raw_bytes = models.PositiveBigIntegerField(null=True)
+    params = models.PositiveBigIntegerField(null=True)
+    nonzero_params = models.PositiveBigIntegerField(null=True)
+    peak_memory_mb = models.FloatField(null=True)
+    throughput = models.FloatField(null=True)
+    over_limit = models.JSONField(default=list, help_text="Which track limits the model exceeds.")
+    scorecard = models.JSONField(help_text="The evaluator's full scorecard.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def split_accuracy(self, split: str) -> float | None:
+        return self.public_accuracy if split == "public" else self.private_accuracy
+
+    def split_bits_per_char(self, split: str) -> float | None:
+        return self.public_bits_per_char if split == "public" else self.private_bits_per_char

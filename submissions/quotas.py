@@ -1,0 +1,82 @@
+"""Submission quotas, enforced inside the database transaction that inserts the submission.
+
+The participant's ``Participation`` row is locked (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite
+the IMMEDIATE transaction holds the database write lock) before counting, so two concurrent uploads
+by one student cannot both see room for one more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from competitions.models import Participation, Track
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from .models import COUNTED_STATUSES, Status, Submission
+
+WINDOW = timedelta(hours=24)
+
+
+class QuotaExceeded(Exception):
+    """The upload would go past a limit; ``str()`` says which and when room frees up."""
+
+    def __init__(self, message: str, retry_at: datetime | None = None):
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+@dataclass(frozen=True)
+class Usage:
+    last_24h: int
+    total: int
+    rejected_last_24h: int
+    oldest_in_window: datetime | None
+    oldest_rejected_in_window: datetime | None
+
+
+def usage(track: Track, user, now: datetime | None = None) -> Usage:
+    """How much of the quota ``user`` has used on ``track`` (one query)."""
+    since = (now or timezone.now()) - WINDOW
+    counted = Q(status__in=COUNTED_STATUSES)
+    recent = Q(created_at__gte=since)
+    rejected = Q(status=Status.REJECTED)
+    row = Submission.objects.filter(track=track, user=user, is_baseline=False).aggregate(
+        last_24h=Count("id", filter=counted & recent),
+        total=Count("id", filter=counted),
+        rejected_last_24h=Count("id", filter=rejected & recent),
+        oldest=Min("created_at", filter=counted & recent),
+        oldest_rejected=Min("created_at", filter=rejected & recent),
+    )
+    return Usage(row["last_24h"], row["total"], row["rejected_last_24h"], row["oldest"],
+                 row["oldest_rejected"])
+
+
+def check(track: Track, used: Usage) -> None:
+    """Raise ``QuotaExceeded`` when one more upload would pass any of the track's limits."""
+    if used.rejected_last_24h >= track.rejected_daily_limit:
+        retry_at = used.oldest_rejected_in_window + WINDOW
+        raise QuotaExceeded(
+            f"You have had {used.rejected_last_24h} rejected uploads on this track in the last "
+            f"24 hours (the limit is {track.rejected_daily_limit}). Check your model locally with "
+            f"the evaluator first; you can upload again at {retry_at:%Y-%m-%d %H:%M} UTC.",
+            retry_at,
+        )
+    if used.total >= track.total_limit:
+        raise QuotaExceeded(
+            f"You have used all {track.total_limit} submissions of this track."
+        )
+    if used.last_24h >= track.daily_limit:
+        retry_at = used.oldest_in_window + WINDOW
+        raise QuotaExceeded(
+            f"You have used your {track.daily_limit} submissions for the last 24 hours on this "
+            f"track; the next one frees up at {retry_at:%Y-%m-%d %H:%M} UTC.",
+            retry_at,
+        )
+
+
+def lock_participation(track: Track, user) -> Participation:
+    """Lock the participant's row for the rest of the current transaction."""
+    return Participation.objects.select_for_update().get(competition_id=track.competition_id,
+                                                         user=user)
