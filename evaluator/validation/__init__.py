@@ -136,6 +136,9 @@ def _parse(data: bytes) -> tuple[onnx.ModelProto | None, Problem | None]:
     fix = "upload the .onnx file exactly as your exporter wrote it (not zipped, not truncated)"
     if not data:
         return None, Problem("parse", "the file is empty", None, fix)
+    if data[4:8] == b"ORTM":
+        return None, Problem("parse", "this is an onnxruntime .ort file, not an ONNX model", None,
+                             "upload the .onnx file you exported, not onnxruntime's format")
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(data)
