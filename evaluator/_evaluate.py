@@ -112,7 +112,10 @@ def _split_tally(runner: ModelRunner, hidden, context: int, protocol: LatencyPro
 def _sample_inputs(task: Task, hidden, context: int, count: int) -> np.ndarray:
     """The first ``count`` inputs of a split (repeated if the split is smaller)."""
     if task.is_language_model:
-        inputs = next(window_batches(hidden.segments, context, count))[0]
+        batch = next(window_batches(hidden.segments, context, count), None)
+        if batch is None:
+            raise ValueError(f"no segment of the hidden text holds a full window of {context} ids")
+        inputs = batch[0]
     else:
         inputs = as_model_input(task.name, hidden.inputs[:count])
     if len(inputs) < count:

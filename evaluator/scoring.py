@@ -10,6 +10,7 @@ caller may retry without blaming the student.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -180,7 +181,7 @@ def score(
     root = _resolve_data_dir(data_dir)
     card["provenance"] = {
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
-        "dataset_sha256": _dataset_sha256(task, root),
+        "dataset_sha256": None,
         "evaluator_version": __version__,
         **machine_provenance(),
     }
@@ -189,8 +190,12 @@ def score(
     report = _validate(model_bytes, task)
     card["validation"] = report.to_dict()
     if not report.ok or report.model_bytes is None:
+        # A rejected model needs no data; the hash is recorded when the data is there.
+        with contextlib.suppress(ScoringError):
+            card["provenance"]["dataset_sha256"] = _dataset_sha256(task, root)
         card.update(failure_kind="invalid", error=report.summary())
         return card
+    card["provenance"]["dataset_sha256"] = _dataset_sha256(task, root)
     import onnx
 
     card["params"], card["nonzero_params"] = parameter_counts(onnx.load_from_string(report.model_bytes))

@@ -1,0 +1,148 @@
+"""``python -m evaluator``: validate or score a model locally, and manage the datasets.
+
+Fixed interface (other tools depend on it)::
+
+    python -m evaluator validate MODEL --task TASK [--json]
+    python -m evaluator score MODEL --task TASK [--split public|private|all] [--data-dir DIR]
+                                   [--json] [--quick] [--timeout S] [--memory-mb MB]
+    python -m evaluator datasets fetch|import --from DIR|info [--data-dir DIR]
+
+Exit status: 0 valid / scored; 2 the model was rejected or failed in the sandbox (or a usage
+error); 1 an internal error of the evaluator (datasets not prepared, scoring process not started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from evaluator.tasks import TASKS
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_REJECTED = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluator",
+        description="Validate and score ONNX models for the competition tasks.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("model", type=Path, help="the .onnx file")
+    common.add_argument("--task", required=True, choices=sorted(TASKS))
+    common.add_argument("--json", action="store_true", help="print one JSON object")
+    commands.add_parser("validate", parents=[common], help="check a model without running it")
+    scored = commands.add_parser("score", parents=[common], help="score a model on the hidden set")
+    scored.add_argument("--split", choices=("public", "private", "all"), default="all")
+    scored.add_argument("--data-dir", type=Path, default=None,
+                        help="prepared datasets (default: $ARENA_DATA_DIR or ~/.cache/model-arena/data)")
+    scored.add_argument("--quick", action="store_true",
+                        help="a few latency runs only (fast, noisy: not for comparisons)")
+    scored.add_argument("--timeout", type=float, default=None, help="wall-clock limit in seconds")
+    scored.add_argument("--memory-mb", type=int, default=None, help="address-space limit in MB")
+    commands.add_parser("datasets", add_help=False, help="fetch, import or inspect the datasets")
+    return parser
+
+
+def _validate(args: argparse.Namespace, console: Console) -> int:
+    from evaluator.validation import validate
+
+    report = validate(args.model, args.task)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        console.print(report.summary(), highlight=False, markup=False)
+    return EXIT_OK if report.ok else EXIT_REJECTED
+
+
+def _number(value, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}g}"
+
+
+def _score_table(card: dict) -> Table:
+    language = card["bits_per_char"] is not None
+    table = Table(title=f"{card['task']} scorecard (split: {card['split']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("accuracy", _number(card["accuracy"])),
+        *([("bits per char", _number(card["bits_per_char"]))] if language else []),
+        ("latency median (ms)", _number(card["latency_ms"])),
+        ("latency p90 / mean (ms)",
+         f"{_number(card['latency_p90_ms'])} / {_number(card['latency_mean_ms'])}"),
+        ("reference latency (ms)", _number(card["reference_latency_ms"])),
+        ("speed index", _number(card["speed_index"])),
+        ("size (deflate bytes)", _number(card["size_bytes"])),
+        ("raw bytes", _number(card["raw_bytes"])),
+        ("parameters (non-zero)", f"{_number(card['params'])} ({_number(card['nonzero_params'])})"),
+        ("peak memory (MB)", _number(card["peak_memory_mb"])),
+        ("throughput (samples/s)", _number(card["throughput"])),
+    ]
+    for half in ("public", "private"):
+        values = card["splits"][half]
+        text = f"{_number(values['accuracy'])} on {_number(values['count'])}"
+        if language:
+            text += f", {_number(values['bits_per_char'])} bits/char"
+        rows.append((f"{half} half accuracy", text))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _score(args: argparse.Namespace, console: Console) -> int:
+    from evaluator.scoring import LatencyProtocol, ScoringError, score
+
+    try:
+        model = args.model.read_bytes()
+    except OSError as error:
+        print(f"error: could not read {args.model}: {error.strerror}", file=sys.stderr)
+        return EXIT_REJECTED
+    protocol = LatencyProtocol.quick() if args.quick else LatencyProtocol.standard()
+    try:
+        card = score(model, args.task, split=args.split, data_dir=args.data_dir, protocol=protocol,
+                     timeout_s=args.timeout, memory_limit_mb=args.memory_mb)
+    except ScoringError as error:
+        if args.json:
+            print(json.dumps({"task": args.task, "split": args.split, "valid": None,
+                              "error": str(error), "internal_error": True}))
+        print(f"internal error (not your model's fault): {error}", file=sys.stderr)
+        return EXIT_INTERNAL
+    if args.json:
+        print(json.dumps(card))
+    elif card["valid"]:
+        console.print(_score_table(card))
+        if card["latency_noisy"]:
+            console.print("note: latency was noisy (mean/median above 1.1): the machine is busy")
+    else:
+        console.print(f"FAILED ({card['failure_kind']}): {card['error']}", highlight=False,
+                      markup=False)
+    return EXIT_OK if card["valid"] else EXIT_REJECTED
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["datasets"]:
+        from evaluator.datasets.commands import main as datasets_main
+
+        return datasets_main(argv[1:])
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    console = Console()
+    try:
+        return _validate(args, console) if args.command == "validate" else _score(args, console)
+    except Exception as error:  # an evaluator bug: say so, exit 1, keep the traceback short
+        print(f"internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_INTERNAL
