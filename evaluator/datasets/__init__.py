@@ -9,6 +9,7 @@ Typical use::
     scores = session.run(None, {"input": as_model_input("mnist", hidden.inputs[:256])})
 """
 
+from evaluator.datasets.downloads import fetch
 from evaluator.datasets.errors import (
     DatasetError,
     DatasetFormatError,
@@ -16,7 +17,6 @@ from evaluator.datasets.errors import (
     DatasetSourceMissing,
     DownloadError,
 )
-from evaluator.datasets.fetch import fetch
 from evaluator.datasets.importer import import_from
 from evaluator.datasets.readers import (
     decode_ids,

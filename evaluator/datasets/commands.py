@@ -12,8 +12,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from evaluator.datasets.downloads import fetch
 from evaluator.datasets.errors import DatasetError
-from evaluator.datasets.fetch import fetch
 from evaluator.datasets.importer import import_from
 from evaluator.datasets.store import default_data_dir, prepared_entry, resolve_data_dir
 from evaluator.tasks import TASKS

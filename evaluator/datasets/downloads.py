@@ -33,15 +33,16 @@ TIMEOUT_SECONDS = 30
 CHUNK_BYTES = 1 << 16
 
 
-def _progress(enabled: bool) -> Progress:
+def _progress(console: Console, enabled: bool) -> Progress:
+    """A live bar on a terminal (elsewhere ``download`` prints one plain line per file)."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
+        console=console,
+        disable=not (enabled and console.is_terminal),
     )
 
 
@@ -78,8 +79,11 @@ def download(remote: RemoteFile, root: Path, *, progress: bool = True) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".part")
     failures = []
-    with _progress(progress) as bars:
+    console = Console(stderr=True)
+    with _progress(console, progress) as bars:
         for url in remote.urls:
+            if progress and not console.is_terminal:
+                console.print(f"downloading {remote.path} from {url}", soft_wrap=True)
             try:
                 actual = _stream(url, partial, bars)
             except (TimeoutError, urllib.error.URLError, OSError, ValueError) as error:
