@@ -50,10 +50,13 @@ from google.protobuf.message import DecodeError
 from evaluator.onnx_facts import MAX_MODEL_BYTES, MEMORY_CAP_BYTES
 from evaluator.tasks import get_task
 from evaluator.validation import checker, memory, signature, structure
-from evaluator.validation.report import Problem, ValidationReport
+from evaluator.validation.report import Problem, ValidationReport, clip_name, tidy
 from evaluator.validation.walk import iter_nodes
 
 __all__ = ["MAX_MODEL_BYTES", "MEMORY_CAP_BYTES", "Problem", "ValidationReport", "validate"]
+
+# Lists in ``info`` are the model's own strings; a hostile model could make them huge.
+_MAX_LISTED = 32
 
 ModelSource = bytes | bytearray | memoryview | str | os.PathLike
 
@@ -103,7 +106,7 @@ def validate(
 
 
 def _rejected(task: str, problems: list[Problem], info: dict) -> ValidationReport:
-    return ValidationReport(False, task, problems, info, None)
+    return ValidationReport(False, task, tidy(problems), info, None)
 
 
 def _read(model: ModelSource, max_bytes: int) -> tuple[bytes, Problem | None]:
@@ -144,7 +147,7 @@ def _parse(data: bytes) -> tuple[onnx.ModelProto | None, Problem | None]:
         proto.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as error:
         return None, Problem("parse", f"the file is not a readable ONNX model ({error})", None, fix)
-    if not proto.HasField("graph") or not proto.graph.node:
+    if not proto.HasField("graph"):
         return None, Problem("parse", "the file is not an ONNX model: it holds no graph", None, fix)
     return proto, None
 
@@ -157,9 +160,11 @@ def _facts(proto: onnx.ModelProto) -> dict:
     )
     return {
         "ir_version": proto.ir_version,
-        "opsets": {entry.domain: entry.version for entry in proto.opset_import},
-        "domains_used": sorted({node.domain or "ai.onnx" for node, _ in nodes}),
+        "opsets": {clip_name(e.domain): e.version for e in proto.opset_import[:_MAX_LISTED]},
+        "domains_used": sorted({clip_name(node.domain or "ai.onnx") for node, _ in nodes})[
+            :_MAX_LISTED
+        ],
         "node_count": len(nodes),
         "parameters": parameters,
-        "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
+        "producer": clip_name(f"{proto.producer_name} {proto.producer_version}".strip()),
     }

@@ -53,6 +53,41 @@ class ValidationReport:
         }
 
 
+MAX_PROBLEMS_PER_RULE = 10
+_MAX_TEXT = {"message": 1000, "where": 300, "fix": 600}
+
+
+def tidy(problems: list[Problem]) -> list[Problem]:
+    """Bound what a hostile model can put in a report: names are the model's own strings.
+
+    Control characters become ``?``, long texts are clipped, and each rule keeps at most
+    ``MAX_PROBLEMS_PER_RULE`` problems plus one line counting the rest.
+    """
+    kept: list[Problem] = []
+    counts: dict[str, int] = {}
+    for problem in problems:
+        counts[problem.rule] = counts.get(problem.rule, 0) + 1
+        if counts[problem.rule] <= MAX_PROBLEMS_PER_RULE:
+            kept.append(Problem(**{k: _clip(v, _MAX_TEXT.get(k)) for k, v in asdict(problem).items()}))
+    for rule, count in counts.items():
+        if count > MAX_PROBLEMS_PER_RULE:
+            kept.append(Problem(rule, f"... and {count - MAX_PROBLEMS_PER_RULE} more problems of "
+                                "this kind", None, None))
+    return kept
+
+
+def clip_name(name: str) -> str:
+    """A model-chosen name, made safe to show (printable, at most 200 characters)."""
+    return _clip(name, 200)
+
+
+def _clip(text: str | None, limit: int | None) -> str | None:
+    if text is None or limit is None:
+        return text
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def format_shape(dims) -> str:
     """``[N, 1, 28, 28]``: numbers as they are, symbolic dims by name, unknown dims as ``?``."""
     if dims is None:

@@ -13,7 +13,7 @@ import onnx
 from onnx import TensorProto
 
 from evaluator.tasks import Task
-from evaluator.validation.report import Problem, format_shape
+from evaluator.validation.report import Problem, clip_name, format_shape
 
 Dim = int | str | None
 DYNAMIC_BATCH_FIX = (
@@ -38,16 +38,16 @@ def _dims(value: onnx.ValueInfoProto) -> list[Dim] | None:
         if dim.HasField("dim_value"):
             dims.append(dim.dim_value)
         else:
-            dims.append(dim.dim_param or None)
+            dims.append(clip_name(dim.dim_param) if dim.dim_param else None)
     return dims
 
 
 def describe(value: onnx.ValueInfoProto) -> dict[str, Any]:
     """JSON-able {name, dtype, shape}; shape is None when the rank is unknown."""
     if value.type.WhichOneof("value") != "tensor_type":
-        return {"name": value.name, "dtype": value.type.WhichOneof("value") or "none",
+        return {"name": clip_name(value.name), "dtype": value.type.WhichOneof("value") or "none",
                 "shape": None}
-    return {"name": value.name, "dtype": dtype_name(value.type.tensor_type.elem_type),
+    return {"name": clip_name(value.name), "dtype": dtype_name(value.type.tensor_type.elem_type),
             "shape": _dims(value)}
 
 

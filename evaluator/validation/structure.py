@@ -13,7 +13,7 @@ from onnx import TensorProto
 
 from evaluator import onnx_facts as facts
 from evaluator.validation.report import Problem, format_shape
-from evaluator.validation.walk import iter_nodes, iter_tensors
+from evaluator.validation.walk import iter_nodes, iter_sparse, iter_tensors
 
 SELF_CONTAINED_FIX = (
     "save the model as one self-contained .onnx file with every weight inside it: "
@@ -69,6 +69,12 @@ def stored_tensor_sizes(model: onnx.ModelProto, cap: int) -> list[Problem]:
             ))
         elif tensor_bytes(dims, tensor.data_type) > cap:
             problems.append(memory_problem(tensor.name, dims, tensor.data_type, cap, where))
+    # onnxruntime turns sparse tensors dense when it loads them: their dense dims count.
+    for sparse, where in iter_sparse(model):
+        dims = list(sparse.dims)
+        if all(d >= 0 for d in dims) and tensor_bytes(dims, sparse.values.data_type) > cap:
+            problems.append(memory_problem(sparse.values.name, dims, sparse.values.data_type, cap,
+                                           where))
     return problems
 
 

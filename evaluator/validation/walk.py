@@ -58,26 +58,31 @@ def _sparse_parts(sparse: onnx.SparseTensorProto, where: str):
     yield sparse.indices, f"{where} (indices)"
 
 
-def _attribute_tensors(node: onnx.NodeProto, where: str):
-    for attribute in node.attribute:
-        at = f"{where} > attribute '{attribute.name}'"
-        if attribute.type == AttributeProto.TENSOR:
-            yield attribute.t, at
-        elif attribute.type == AttributeProto.TENSORS:
-            yield from ((tensor, at) for tensor in attribute.tensors)
-        elif attribute.type == AttributeProto.SPARSE_TENSOR:
-            yield from _sparse_parts(attribute.sparse_tensor, at)
-        elif attribute.type == AttributeProto.SPARSE_TENSORS:
-            for sparse in attribute.sparse_tensors:
-                yield from _sparse_parts(sparse, at)
+def iter_sparse(model: onnx.ModelProto) -> Iterator[tuple[onnx.SparseTensorProto, str]]:
+    """Every sparse tensor: sparse initializers and sparse-valued node attributes."""
+    for graph, where in iter_graphs(model):
+        for sparse in graph.sparse_initializer:
+            yield sparse, f"{where} > sparse initializer '{sparse.values.name}'"
+    for node, where in iter_nodes(model):
+        for attribute in node.attribute:
+            at = f"{where} > attribute '{attribute.name}'"
+            if attribute.type == AttributeProto.SPARSE_TENSOR:
+                yield attribute.sparse_tensor, at
+            elif attribute.type == AttributeProto.SPARSE_TENSORS:
+                yield from ((sparse, at) for sparse in attribute.sparse_tensors)
 
 
 def iter_tensors(model: onnx.ModelProto) -> Iterator[tuple[onnx.TensorProto, str]]:
-    """Every stored tensor: initializers, sparse initializers and tensor-valued node attributes."""
+    """Every stored dense tensor, including the values and indices of every sparse tensor."""
     for graph, where in iter_graphs(model):
         for tensor in graph.initializer:
             yield tensor, f"{where} > initializer '{tensor.name}'"
-        for sparse in graph.sparse_initializer:
-            yield from _sparse_parts(sparse, f"{where} > sparse initializer '{sparse.values.name}'")
     for node, where in iter_nodes(model):
-        yield from _attribute_tensors(node, where)
+        for attribute in node.attribute:
+            at = f"{where} > attribute '{attribute.name}'"
+            if attribute.type == AttributeProto.TENSOR:
+                yield attribute.t, at
+            elif attribute.type == AttributeProto.TENSORS:
+                yield from ((tensor, at) for tensor in attribute.tensors)
+    for sparse, where in iter_sparse(model):
+        yield from _sparse_parts(sparse, where)

@@ -572,6 +572,17 @@ def huge_declared_tensor() -> bytes:
     return _bytes(model)
 
 
+def giant_sparse_initializer() -> bytes:
+    """A sparse initializer holding one value but declaring dense dims of 2^40 elements
+    (onnxruntime densifies sparse initializers when it loads them)."""
+    values = numpy_helper.from_array(np.ones(1, np.float32), "sparse_giant")
+    indices = _const("sparse_giant_indices", [0])
+    sparse = helper.make_sparse_tensor(values, indices, [2**20, 2**20])
+    model = _mnist_linear_model()
+    model.graph.sparse_initializer.append(sparse)
+    return _bytes(model)
+
+
 # --- bad models that only fail at run time (the sandbox's job) --------------------------------
 
 def endless_loop() -> bytes:
@@ -651,6 +662,7 @@ BAD_MODELS: dict[str, Builder] = {
     "giant_expand": giant_expand,
     "huge_intermediate": huge_intermediate,
     "huge_declared_tensor": huge_declared_tensor,
+    "giant_sparse_initializer": giant_sparse_initializer,
     "endless_loop": endless_loop,
     "nan_outputs": nan_outputs,
     "runtime_wrong_shape": runtime_wrong_shape,

@@ -52,9 +52,10 @@ EXPECTED_REJECTIONS: dict[str, tuple[str, str | None]] = {
     "giant_expand": ("memory", "node 'expand_giant' (Expand)"),
     "huge_intermediate": ("memory", "value 'wide'"),
     "huge_declared_tensor": ("memory", "node 'phantom_const' (Constant)"),
+    "giant_sparse_initializer": ("memory", "sparse initializer 'sparse_giant'"),
 }
 GIANT_MODELS = ["giant_constant_of_shape", "giant_expand", "huge_intermediate",
-                "huge_declared_tensor"]
+                "huge_declared_tensor", "giant_sparse_initializer"]
 
 
 def _feed(task: str, batch: int = 3) -> np.ndarray:
@@ -243,6 +244,22 @@ def test_unknown_protobuf_fields_are_dropped_from_the_checked_bytes():
     assert report.ok, report.summary()
     assert b"extra" not in report.model_bytes
     assert report.model_bytes == onnx.load_from_string(data).SerializeToString()
+
+
+def test_a_hostile_model_cannot_flood_the_report():
+    """Names are the model's own strings: a report stays short and printable whatever they are."""
+    model = zoo._mnist_linear_model()
+    for index in range(40):
+        model.graph.node.append(onnx.helper.make_node(
+            "Leak", [], [f"leak{index}"], domain="evil.ops", name=f"n{index}\n" + "x" * 20_000))
+    model.opset_import.append(onnx.helper.make_opsetid("evil.ops", 1))
+    report = validate(model.SerializeToString(), "mnist")
+    rules = [p.rule for p in report.problems]
+    assert rules == ["custom-domain"] * 11  # ten shown, one counting the other thirty
+    assert "30 more" in report.problems[-1].message
+    assert all(len(p.where or "") <= 300 and len(p.message) <= 1000 for p in report.problems)
+    assert "\n" not in report.problems[0].where
+    assert len(report.summary()) < 30_000
 
 
 # --- size cap and file handling -----------------------------------------------------------------
