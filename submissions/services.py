@@ -10,8 +10,6 @@ from competitions.services import join
 from django.db import transaction
 from django.utils import timezone
 
-from evaluator.tasks import get_task
-
 from . import quotas
 from .models import Status, Submission
 from .storage import StoredArtifact, read_artifact, store_chunks
@@ -86,9 +84,8 @@ def validate_and_queue(submission: Submission) -> None:
     """The validation gate, run in the request so the student learns at once what is wrong."""
     from evaluator.validation import validate
 
-    task = get_task(submission.track.task)
     try:
-        report = validate(read_artifact(submission.artifact_path), task)
+        report = validate(read_artifact(submission.artifact_path), submission.track.task)
     except Exception:  # a bug in the gate is the platform's fault, never the student's
         log.exception("validation crashed for submission %s", submission.pk)
         _finish(submission, Status.FAILED,

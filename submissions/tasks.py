@@ -12,8 +12,6 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from evaluator.tasks import get_task
-
 from . import lifecycle
 from .models import Submission
 from .storage import read_artifact
@@ -36,7 +34,7 @@ def run_evaluator(submission_id: int) -> dict:
     submission = Submission.objects.select_related("track").get(pk=submission_id)
     model_bytes = read_artifact(submission.artifact_path)
     return score(
-        model_bytes, get_task(submission.track.task), split="all",
+        model_bytes, submission.track.task, split="all",
         data_dir=settings.ARENA_DATA_DIR, protocol=_latency_protocol(),
         timeout_s=settings.ARENA_SCORING_TIMEOUT_S,
         memory_limit_mb=settings.ARENA_SCORING_MEMORY_MB,

@@ -124,6 +124,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("ARENA_STATIC_ROOT", VAR_DIR / "static"))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request otherwise
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -145,7 +146,8 @@ ARENA_DATA_DIR = os.environ.get("ARENA_DATA_DIR") or None
 ARENA_LATENCY_PROTOCOL = os.environ.get("ARENA_LATENCY_PROTOCOL", "standard")
 # The evaluator's own limits for one model run (its sandbox child enforces them).
 ARENA_SCORING_TIMEOUT_S = _env_float("ARENA_SCORING_TIMEOUT_S", 600)
-ARENA_SCORING_MEMORY_MB = int(os.environ.get("ARENA_SCORING_MEMORY_MB", 2048))
+ARENA_SCORING_MEMORY_MB = int(os.environ["ARENA_SCORING_MEMORY_MB"]) if os.environ.get(
+    "ARENA_SCORING_MEMORY_MB") else None  # None: the evaluator's default
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")

@@ -1,0 +1,91 @@
+"""Fixtures shared by the platform and submissions tests (imported by their conftest files)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from accounts.services import create_user
+from arena.celery import app as celery_app
+from competitions.models import Competition
+from competitions.services import create_competition
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+
+@pytest.fixture(autouse=True)
+def isolated_platform(settings, tmp_path):
+    """Artifacts in a tmp dir, an in-memory broker for tasks sent from the test process, no
+    throttle counts left over from another test."""
+    settings.ARENA_ARTIFACT_DIR = tmp_path / "artifacts"
+    previous = celery_app.conf.broker_url
+    celery_app.conf.broker_url = "memory://"
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    cache.clear()
+    yield
+    celery_app.conf.broker_url = previous
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def make_user(db):
+    def make(name: str, role: str = "student"):
+        user, token = create_user(name, role)
+        user.api_token = token
+        return user
+    return make
+
+
+@pytest.fixture
+def instructor(make_user):
+    return make_user("teacher", "instructor")
+
+
+@pytest.fixture
+def competition(instructor):
+    return create_competition(
+        "course", "Course competition", ["mnist", "tinygpt"], organizers=[instructor],
+        daily_limit=3, total_limit=10, rejected_daily_limit=2, accuracy_floor=0.5,
+    )
+
+
+@pytest.fixture
+def unlisted(instructor):
+    return create_competition(
+        "secret", "Invitation only", ["mnist"], organizers=[instructor],
+        visibility=Competition.Visibility.UNLISTED,
+    )
+
+
+@pytest.fixture
+def closed(instructor):
+    start = timezone.now() - timedelta(days=10)
+    return create_competition("over", "Finished", ["mnist"], organizers=[instructor],
+                              start=start, deadline=start + timedelta(days=5))
+
+
+def client_for(user=None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {user.api_token}")
+    return client
+
+
+def scorecard(accuracy: float = 0.9, latency_ms: float = 2.0, size_bytes: int = 30_000,
+              private_accuracy: float | None = None, **extra) -> dict:
+    """An evaluator-shaped scorecard for tests of the platform's own logic."""
+    private = accuracy if private_accuracy is None else private_accuracy
+    card = {
+        "valid": True, "error": None, "failure_kind": None, "accuracy": (accuracy + private) / 2,
+        "bits_per_char": None, "latency_ms": latency_ms, "latency_p90_ms": latency_ms * 1.1,
+        "latency_mean_ms": latency_ms, "speed_index": 1.0, "size_bytes": size_bytes,
+        "raw_bytes": size_bytes * 2, "params": 7850, "nonzero_params": 7850,
+        "peak_memory_mb": 12.0, "throughput": 1000.0,
+        "splits": {"public": {"accuracy": accuracy, "bits_per_char": None, "count": 5000},
+                   "private": {"accuracy": private, "bits_per_char": None, "count": 5000}},
+    }
+    card.update(extra)
+    return card
