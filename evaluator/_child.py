@@ -38,7 +38,10 @@ def _memory_kind(message: str) -> bool:
 def _runtime_detail(message: str) -> str:
     """The useful part of an onnxruntime error: which node failed, and how."""
     node = re.search(r"running (\w+) node\. Name:'([^']*)'", message)
-    where = f" in node '{node.group(2)}' ({node.group(1)})" if node else ""
+    where = ""
+    if node:
+        name = f" '{node.group(2)}'" if node.group(2) else ""
+        where = f" in {node.group(1)} node{name}"
     size = re.search(r"buffer of size (\d+)", message)
     if size:
         return f"it asked for {int(size.group(1)) / 1e9:.1f} GB{where}"
