@@ -1,0 +1,137 @@
+"""The scoring transitions: claims, exactly-once writes, retries, re-queuing stuck submissions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from leaderboards.models import LeaderboardEntry
+
+from submissions import lifecycle, tasks
+from submissions.models import Score, Status, Submission
+from submissions.services import submit
+from tests.evaluator.model_zoo import BAD_MODELS, GOOD_MODELS
+from tests.platform.helpers import scorecard
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued(competition, make_user):
+    track = competition.tracks.get(slug="mnist")
+    submission = submit(track, make_user("ann"), [GOOD_MODELS["mnist_linear"]()])
+    assert submission.status == Status.QUEUED
+    return submission
+
+
+def status_of(submission) -> str:
+    return Submission.objects.values_list("status", flat=True).get(pk=submission.pk)
+
+
+def test_a_submission_is_claimed_once(queued):
+    token = lifecycle.claim(queued.pk)
+    assert token == 1 and status_of(queued) == Status.SCORING
+    assert lifecycle.claim(queued.pk) is None  # a second delivery of the message does nothing
+
+
+def test_the_score_is_written_once_and_ranks_the_track(queued):
+    token = lifecycle.claim(queued.pk)
+    assert lifecycle.record_scorecard(queued.pk, token, scorecard(accuracy=0.92)) == "scored"
+    assert lifecycle.record_scorecard(queued.pk, token, scorecard(accuracy=0.99)) is None
+    assert Score.objects.get(submission=queued).public_accuracy == 0.92
+    entry = LeaderboardEntry.objects.get(track=queued.track, split="public", category="accuracy")
+    assert (entry.rank, entry.username, entry.submission_id) == (1, "ann", queued.pk)
+
+
+def test_a_stale_claim_cannot_write(queued):
+    old = lifecycle.claim(queued.pk)
+    Submission.objects.filter(pk=queued.pk).update(
+        scoring_started_at=timezone.now() - timedelta(days=1))
+    new = lifecycle.claim(queued.pk)  # abandoned past the deadline: taken over
+    assert new == old + 1
+    assert lifecycle.record_scorecard(queued.pk, old, scorecard()) is None
+    assert not Score.objects.filter(submission=queued).exists()
+    assert lifecycle.record_scorecard(queued.pk, new, scorecard()) == "scored"
+
+
+def test_a_model_fault_is_final_and_counts_as_rejected(queued):
+    token = lifecycle.claim(queued.pk)
+    card = {"valid": False, "failure_kind": "timeout",
+            "error": "The model did not finish within 600 s."}
+    assert lifecycle.record_scorecard(queued.pk, token, card) == "rejected"
+    queued.refresh_from_db()
+    assert (queued.failure_kind, queued.error) == ("timeout", card["error"])
+    assert not Score.objects.filter(submission=queued).exists()
+
+
+def test_platform_errors_are_retried_then_fail_without_counting(queued, settings):
+    settings.ARENA_SCORING_MAX_RETRIES = 2
+    for _ in range(2):
+        token = lifecycle.claim(queued.pk)
+        assert lifecycle.release_for_retry(queued.pk, token, "disk full")
+        assert status_of(queued) == Status.QUEUED
+    token = lifecycle.claim(queued.pk)
+    assert not lifecycle.release_for_retry(queued.pk, token, "disk full")
+    queued.refresh_from_db()
+    assert queued.status == Status.FAILED and "does not count" in queued.error
+
+
+def test_the_task_retries_a_scoring_error_with_back_off(queued, monkeypatch, settings):
+    from evaluator.scoring import ScoringError
+
+    sent = []
+    settings.ARENA_SCORING_RETRY_BACKOFF_S = 10
+
+    def broken(submission_id):
+        raise ScoringError("could not start the scoring process")
+
+    monkeypatch.setattr(tasks, "run_evaluator", broken)
+    monkeypatch.setattr(tasks.score_submission, "apply_async",
+                        lambda args, countdown: sent.append((args, countdown)))
+    assert tasks.score_submission.run(queued.pk) == "retrying"
+    assert tasks.score_submission.run(queued.pk) == "retrying"
+    assert sent == [((queued.pk,), 10), ((queued.pk,), 20)]
+    queued.refresh_from_db()
+    assert queued.status == Status.QUEUED and queued.platform_retries == 2
+
+
+def test_requeue_puts_back_only_stuck_submissions(queued, competition, make_user):
+    track = competition.tracks.get(slug="mnist")
+    fresh = submit(track, make_user("bob"), [GOOD_MODELS["mnist_linear"]()])
+    lifecycle.claim(queued.pk)
+    lifecycle.claim(fresh.pk)
+    Submission.objects.filter(pk=queued.pk).update(
+        scoring_started_at=timezone.now() - timedelta(days=1))
+    assert lifecycle.requeue_stuck() == [queued.pk]
+    assert status_of(queued) == Status.QUEUED and status_of(fresh) == Status.SCORING
+    assert lifecycle.requeue_stuck() == []  # queued_at was refreshed: not sent again at once
+
+
+def test_requeue_gives_up_after_too_many_attempts(queued, settings):
+    settings.ARENA_SCORING_MAX_RETRIES = 0
+    lifecycle.claim(queued.pk)
+    Submission.objects.filter(pk=queued.pk).update(
+        scoring_started_at=timezone.now() - timedelta(days=1))
+    assert lifecycle.requeue_stuck() == []
+    assert status_of(queued) == Status.FAILED
+
+
+@pytest.mark.integration
+def test_the_task_scores_with_the_real_evaluator(queued, competition, make_user,
+                                                 prepared_mnist_dir, settings):
+    """The task body in this process: real artifact, real sandboxed evaluator, real MNIST."""
+    settings.ARENA_DATA_DIR = str(prepared_mnist_dir)
+    settings.ARENA_LATENCY_PROTOCOL = "quick"
+    assert tasks.score_submission.run(queued.pk) == "scored"
+    assert tasks.score_submission.run(queued.pk) == "skipped"
+    score = Score.objects.get(submission=queued)
+    assert 0.0 <= score.public_accuracy <= 1.0 and score.latency_ms > 0
+    assert score.size_bytes > 0 and score.scorecard["provenance"]["model_sha256"] == queued.sha256
+    # A model that only fails at run time is the student's fault: rejected, not retried.
+    track = competition.tracks.get(slug="mnist")
+    nan = submit(track, make_user("bob"), [BAD_MODELS["nan_outputs"]()])
+    assert nan.status == Status.QUEUED
+    assert tasks.score_submission.run(nan.pk) == "rejected"
+    nan.refresh_from_db()
+    assert nan.failure_kind == "bad_output" and nan.error
