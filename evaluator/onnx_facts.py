@@ -19,6 +19,7 @@ RECOMMENDED_OPSET = 17
 # The standard operator domain has two spellings.
 STANDARD_DOMAINS = frozenset({"", "ai.onnx"})
 MICROSOFT_DOMAIN = "com.microsoft"
+MICROSOFT_OPSET = 1
 
 # onnxruntime's own quantization tools emit these com.microsoft operators for static INT8 in
 # QOperator form (QGemm, QLinear*), dynamic quantization (DynamicQuantizeMatMul,

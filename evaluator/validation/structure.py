@@ -127,7 +127,24 @@ def versions(model: onnx.ModelProto) -> list[Problem]:
             f"{facts.MIN_OPSET} to {facts.MAX_OPSET}",
             "opset_import", VERSION_FIX,
         ))
+    problems += _microsoft_version(model)
     return problems
+
+
+def _microsoft_version(model: onnx.ModelProto) -> list[Problem]:
+    """onnxruntime only has version 1 of its com.microsoft domain."""
+    used = any(node.domain == facts.MICROSOFT_DOMAIN for node, _ in iter_nodes(model))
+    version = next((e.version for e in model.opset_import if e.domain == facts.MICROSOFT_DOMAIN),
+                   None)
+    if not used or version == facts.MICROSOFT_OPSET:
+        return []
+    return [Problem(
+        "opset",
+        f"the model uses com.microsoft operators but imports com.microsoft version {version}; "
+        f"onnxruntime has only version {facts.MICROSOFT_OPSET}",
+        "opset_import",
+        "quantize with onnxruntime.quantization, which writes the right import",
+    )]
 
 
 def standard_opset(model: onnx.ModelProto) -> int | None:

@@ -550,6 +550,44 @@ def giant_expand() -> bytes:
     return _plus_reduced([node], "giant", inits)
 
 
+def giant_resize() -> bytes:
+    """Resize of the image by 1000x in each spatial direction (constant scales): 2.9 GiB per sample."""
+    node = helper.make_node("Resize", ["image", "", "scales"], ["huge"], name="resize_giant",
+                            mode="nearest")
+    scales = numpy_helper.from_array(np.array([1, 1, 1000, 1000], np.float32), "scales")
+    return _plus_reduced([node], "huge", [scales])
+
+
+def giant_pad() -> bytes:
+    """Pad of the image by 30000 pixels on every side: 13 GiB per sample."""
+    node = helper.make_node("Pad", ["image", "pads"], ["huge"], name="pad_giant")
+    return _plus_reduced([node], "huge", [_const("pads", [0, 0, 30000, 30000, 0, 0, 30000, 30000])])
+
+
+def giant_range() -> bytes:
+    """Range(0, 1e10, 1) from constants: 37 GiB."""
+    node = helper.make_node("Range", ["start", "limit", "delta"], ["huge"], name="range_giant")
+    inits = [numpy_helper.from_array(np.array(v, np.float32), n)
+             for n, v in (("start", 0), ("limit", 1e10), ("delta", 1))]
+    return _plus_reduced([node], "huge", inits)
+
+
+def giant_one_hot() -> bytes:
+    """OneHot of 1000 indices with depth 10^7: 37 GiB."""
+    node = helper.make_node("OneHot", ["indices", "depth", "values"], ["huge"], name="onehot_giant")
+    inits = [_const("indices", np.zeros(1000)), _const("depth", [10**7]),
+             numpy_helper.from_array(np.array([0, 1], np.float32), "values")]
+    return _plus_reduced([node], "huge", inits)
+
+
+def giant_conv_transpose() -> bytes:
+    """ConvTranspose with stride 2000: a [N, 1, 56000, 56000] output (11.7 GiB per sample)."""
+    node = helper.make_node("ConvTranspose", ["image", "kernel"], ["huge"], name="deconv_giant",
+                            strides=[2000, 2000])
+    return _plus_reduced([node], "huge",
+                         [numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "kernel")])
+
+
 def huge_intermediate() -> bytes:
     """Expand of the input image to [N, 400000, 28, 28] (1.2 GB per sample) then averaged back."""
     nodes = [
@@ -663,6 +701,11 @@ BAD_MODELS: dict[str, Builder] = {
     "huge_intermediate": huge_intermediate,
     "huge_declared_tensor": huge_declared_tensor,
     "giant_sparse_initializer": giant_sparse_initializer,
+    "giant_resize": giant_resize,
+    "giant_pad": giant_pad,
+    "giant_range": giant_range,
+    "giant_one_hot": giant_one_hot,
+    "giant_conv_transpose": giant_conv_transpose,
     "endless_loop": endless_loop,
     "nan_outputs": nan_outputs,
     "runtime_wrong_shape": runtime_wrong_shape,
