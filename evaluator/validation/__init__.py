@@ -4,7 +4,8 @@ What is checked, in this order, before onnxruntime ever sees the bytes. Every re
 rule, the offending node or tensor, and a fix.
 
 1. ``file`` / ``size``: the file is read at most up to the size cap (100 MiB by default); a bigger
-   file is refused without being parsed. Only raw ``.onnx`` bytes are accepted (no zip archives).
+   file is refused without being parsed. Only raw ``.onnx`` bytes are accepted (no zip archives,
+   no onnxruntime ``.ort`` files).
 2. ``parse``: the bytes must decode as an ONNX ``ModelProto`` with a graph. Truncated or garbage
    files stop here.
 3. ``external-data``: every tensor everywhere (initializers, sparse initializers, tensors in node
@@ -13,22 +14,31 @@ rule, the offending node or tensor, and a fix.
    or a file beside it) is refused: onnxruntime would read that file.
 4. ``model-local-function``: the model may not define its own functions (inline them first).
 5. ``ir-version`` / ``opset``: IR version 7 to 13 and ai.onnx opset 13 to 26 (onnxruntime 1.31 loads
-   nothing newer; see ``evaluator.onnx_facts``). The fix is to export with opset 17.
+   nothing newer; see ``evaluator.onnx_facts``). The fix is to export with opset 17. A model using
+   ``com.microsoft`` operators must import that domain at version 1.
 6. ``custom-domain``: every node actually used (including inside subgraphs) must be a standard ONNX
-   operator, or one of onnxruntime's ``com.microsoft`` quantization operators listed in
-   ``evaluator.onnx_facts.ALLOWED_MICROSOFT_OPS`` (QGemm, QLinearAdd, MatMulNBits, ...). Opset
-   imports that no node uses are ignored, since quantization tools add them.
-7. ``memory`` (stored): no stored tensor and no ConstantOfShape/Expand/Tile driven by a stored
-   constant may exceed the memory cap (1 GiB per tensor by default).
+   operator (domain ``""`` / ``ai.onnx``), or one of onnxruntime's ``com.microsoft`` quantization
+   operators listed in ``evaluator.onnx_facts.ALLOWED_MICROSOFT_OPS`` (QGemm, QLinearAdd,
+   MatMulNBits, ...), which onnxruntime's own quantization tools emit. Opset imports that no node
+   uses are ignored, since those tools add them. ``ai.onnx.ml`` and every other domain are refused.
+7. ``memory`` (stored): no stored tensor (sparse ones at their dense size, since onnxruntime
+   densifies them) and no ConstantOfShape/Expand/Tile driven by a stored constant may exceed the
+   memory cap (1 GiB per tensor by default).
 8. ``checker`` / ``shape-inference``: ``onnx.checker.check_model(full_check=True)``, then strict
    shape inference with constant propagation. The same errors appear when you run the checker
    yourself.
-9. ``signature``: exactly one input and one output with the task's dtype and rank (SPEC §2); dims
-   the task fixes may not be declared as another number; the batch dim (0) must be dynamic; for
-   ``tinygpt`` the context T is fixed between 1 and 256 or dynamic, the logits have T positions and
-   65 entries.
-10. ``memory`` (inferred): no value whose shape inference could work out may exceed the cap.
-    Unknown dims count as 1, so this is a lower bound.
+9. ``signature``: exactly one input and one output (initializers listed as inputs do not count)
+   with the task's dtype and rank (SPEC §2); dims the task fixes may not be declared as another
+   number (a symbolic name is accepted); the batch dim (0) must be dynamic in the input and the
+   output; for ``tinygpt`` the context T is fixed between 1 and 256 or dynamic, and the logits have
+   the input's T positions and 65 entries.
+10. ``memory`` (inferred): no value whose shape inference can work out (e.g. a Resize, Pad, Range,
+    OneHot or ConvTranspose with constant arguments) may exceed the cap. Unknown and symbolic dims
+    count as 1, so this is a lower bound.
+
+Rules 3 to 7 are all reported together; later stages run only when earlier ones pass. Reports are
+bounded (at most 10 problems per rule, names clipped and made printable), since every name in them
+comes from the uploaded file.
 
 What is NOT checked here and is left to the locked-down scoring child (``evaluator.sandbox``):
 anything only visible at run time -- a Loop that never ends, NaN outputs, an output whose shape is
