@@ -215,6 +215,7 @@ def apply_child_limits(limits: dict) -> dict:
     except OSError:
         report["pinned_cpu"] = None
     report.update(
+        working_directory_empty=not any(os.scandir(".")),
         address_space_mb=int(limits["memory_limit_mb"]),
         cpu_seconds=cpu_seconds,
         open_files=int(limits["open_files"]),

@@ -1,0 +1,187 @@
+"""The locked-down child: bad models fail cleanly, within bounds, and the test process survives."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from evaluator.latency import LatencyProtocol
+from evaluator.sandbox import ChildOutcome, SandboxLimits, _child_env, run_child
+from evaluator.scoring import _failure_without_result, score
+from tests.evaluator import model_zoo
+from tests.evaluator.scoring_helpers import (
+    batch_sized_allocation,
+    index_out_of_range,
+    tiny_data_dir,  # noqa: F401  (fixture)
+)
+
+QUICK = LatencyProtocol.quick()
+LIMITS = SandboxLimits(timeout_s=30, memory_limit_mb=1024).resolved()
+
+
+def _rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _score(model: bytes, tiny_data_dir, **kwargs) -> dict:  # noqa: F811
+    kwargs.setdefault("timeout_s", 30)
+    kwargs.setdefault("memory_limit_mb", 1024)
+    return score(model, "mnist", data_dir=tiny_data_dir, protocol=QUICK, **kwargs)
+
+
+def test_endless_loop_is_killed_within_the_timeout(tiny_data_dir):  # noqa: F811
+    started = time.monotonic()
+    card = _score(model_zoo.endless_loop(), tiny_data_dir, timeout_s=3)
+    elapsed = time.monotonic() - started
+    assert card["valid"] is False and card["failure_kind"] == "timeout"
+    assert "time limit" in card["error"] and "3 s" in card["error"]
+    assert elapsed < 3 + 5  # the hard kill came on time (the model would never return)
+    assert card["sandbox"]["wall_seconds"] < 3 + 2
+
+
+def test_allocation_sized_by_the_batch_is_contained_by_the_address_space_limit(tiny_data_dir):  # noqa: F811
+    # 40 MB per image: about 2.4 GB for a 60-image batch; fine on this machine without limits.
+    before = _rss_mb()
+    card = _score(batch_sized_allocation(40 * 2**20), tiny_data_dir, memory_limit_mb=1024)
+    assert card["failure_kind"] == "memory", card["error"]
+    assert "more memory than the limit" in card["error"] and "ConstantOfShape" in card["error"]
+    assert _rss_mb() - before < 100  # the caller never held the model's memory
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "words"),
+    [
+        ("nan_outputs", "bad_output", "NaN"),
+        ("runtime_wrong_shape", "bad_output", "shape"),
+    ],
+)
+def test_runtime_bad_models_from_the_zoo_fail_cleanly(name, kind, words, tiny_data_dir):  # noqa: F811
+    card = _score(model_zoo.BAD_MODELS[name](), tiny_data_dir)
+    assert card["valid"] is False
+    assert card["failure_kind"] == kind
+    assert words in card["error"]
+    assert card["accuracy"] is None and card["latency_ms"] is None
+
+
+def test_every_runtime_bad_model_of_the_zoo_is_a_failure_record(tiny_data_dir):  # noqa: F811
+    before = _rss_mb()
+    for name in sorted(model_zoo.RUNTIME_BAD_MODELS):
+        task = model_zoo.BAD_MODEL_TASKS[name]
+        card = score(model_zoo.BAD_MODELS[name](), task, data_dir=tiny_data_dir, protocol=QUICK,
+                     timeout_s=3, memory_limit_mb=1024)
+        assert card["valid"] is False, name
+        assert card["failure_kind"] in {"timeout", "memory", "crash", "bad_output"}, name
+        assert card["error"], name
+    assert _rss_mb() - before < 100
+
+
+def test_runtime_error_in_onnxruntime_is_a_crash_naming_the_node(tiny_data_dir):  # noqa: F811
+    card = _score(index_out_of_range(), tiny_data_dir)
+    assert card["failure_kind"] == "crash"
+    assert "Gather" in card["error"] and "out of data bounds" in card["error"]
+
+
+def test_statically_invalid_models_never_reach_the_child(tiny_data_dir):  # noqa: F811
+    card = _score(model_zoo.giant_constant_of_shape(), tiny_data_dir)
+    assert card["failure_kind"] == "invalid"
+    assert card["sandbox"].get("wall_seconds") is None  # no child was started
+    assert "memory" in card["error"]
+
+
+def _probe(limits: SandboxLimits, server_port: int) -> dict:
+    """Apply the limits in a fresh interpreter and report what the process can then do."""
+    code = f"""
+import json, os, resource, socket
+from evaluator.sandbox import apply_child_limits
+report = apply_child_limits(json.loads({json.dumps(json.dumps(limits.to_dict()))}))
+try:
+    socket.create_connection(("127.0.0.1", {server_port}), timeout=2).close()
+    reached = True
+except OSError:
+    reached = False
+print(json.dumps({{
+    "report": report,
+    "reached": reached,
+    "as": resource.getrlimit(resource.RLIMIT_AS)[0],
+    "cpu": resource.getrlimit(resource.RLIMIT_CPU)[0],
+    "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    "core": resource.getrlimit(resource.RLIMIT_CORE)[0],
+    "affinity": sorted(os.sched_getaffinity(0)),
+}}))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=os.getcwd())
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_child_limits_take_effect_in_a_real_process():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    try:
+        limits = SandboxLimits(timeout_s=7, memory_limit_mb=900, open_files=32, cpu=0).resolved()
+        seen = _probe(limits, server.getsockname()[1])
+    finally:
+        server.close()
+    assert seen["as"] == 900 * 2**20
+    assert seen["cpu"] == 7 and seen["nofile"] == 32 and seen["core"] == 0
+    assert seen["affinity"] == [0]
+    # Network: isolated where the OS allows it, and then truly unreachable; reported either way.
+    assert seen["reached"] is not seen["report"]["network_isolated"]
+
+
+def test_child_environment_carries_no_secrets_of_the_worker(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://secret@db/arena")
+    environment = _child_env()
+    assert "DATABASE_URL" not in environment
+    assert environment["OMP_NUM_THREADS"] == "1"
+
+
+def test_child_locks_down_in_an_empty_directory_before_loading_data():
+    # A job the child cannot load data for: it reports a platform error after locking down.
+    outcome = run_child({"task": "mnist", "data_dir": "/nonexistent", "protocol": QUICK.to_dict(),
+                         "context_length": None}, b"", LIMITS)
+    assert outcome.result["status"] == "platform_error"
+    assert "not prepared" in outcome.result["message"]
+    report = outcome.stage_info("sandbox")
+    assert report["address_space_mb"] == 1024 and report["working_directory_empty"] is True
+    assert outcome.returncode == 0
+
+
+def _outcome(stage: str | None, returncode: int, timed_out: bool = False, stderr: str = ""):
+    stages = [{"stage": "started"}] + ([{"stage": stage}] if stage else [])
+    return ChildOutcome(None, stages, returncode, timed_out, stderr, 1.0)
+
+
+def test_classification_of_children_that_died_without_a_result():
+    kind, _ = _failure_without_result(_outcome("accuracy", -signal.SIGXCPU), LIMITS)
+    assert kind == "timeout"
+    kind, message = _failure_without_result(_outcome("latency", -signal.SIGSEGV), LIMITS)
+    assert kind == "crash" and "SIGSEGV" in message and "latency" in message
+    kind, _ = _failure_without_result(_outcome("loading", -signal.SIGABRT, stderr="std::bad_alloc"),
+                                      LIMITS)
+    assert kind == "memory"
+    kind, _ = _failure_without_result(_outcome("accuracy", -signal.SIGKILL, timed_out=True), LIMITS)
+    assert kind == "timeout"
+
+
+def test_a_child_dying_before_the_model_ran_is_the_platforms_fault():
+    from evaluator.scoring import ScoringError
+
+    with pytest.raises(ScoringError, match="before running the model"):
+        _failure_without_result(_outcome(None, 1, stderr="ImportError"), LIMITS)
+
+
+def test_limits_apply_to_the_child_only(tiny_data_dir):  # noqa: F811
+    _score(model_zoo.mnist_cnn(), tiny_data_dir)
+    assert resource.getrlimit(resource.RLIMIT_AS)[0] != 1024 * 2**20
