@@ -102,7 +102,10 @@ def validate(
     )
     if problems:
         return _rejected(task, problems, info)
-    problems = checker.check(proto)
+    # From here on everything looks at exactly the bytes onnxruntime will be given.
+    proto.DiscardUnknownFields()
+    checked = proto.SerializeToString()
+    problems = checker.check(checked)
     inferred, inference_problems = (None, []) if problems else checker.infer(proto)
     if problems or inference_problems:
         return _rejected(task, problems + inference_problems, info)
@@ -111,8 +114,7 @@ def validate(
     problems += memory.declared(inferred, memory_cap_bytes)
     if problems:
         return _rejected(task, problems, info)
-    proto.DiscardUnknownFields()
-    return ValidationReport(True, task, [], info, proto.SerializeToString())
+    return ValidationReport(True, task, [], info, checked)
 
 
 def _rejected(task: str, problems: list[Problem], info: dict) -> ValidationReport:

@@ -13,6 +13,9 @@ CHECKER_FIX = (
     "re-export the model with a current exporter and run onnx.checker.check_model(model, "
     "full_check=True) locally to see the same error"
 )
+# Initializers up to this size keep their bytes during inference: shape-like inputs (Reshape,
+# Expand, Pad, Resize, ...) are tiny, and inference reads their values.
+_KEEP_RAW_BYTES = 16384
 _NODE_CONTEXT = re.compile(r"Name:\s*(\S*)\s*OpType:\s*(\S+)")
 _OP_CONTEXT = re.compile(r"\(op_type:(\w+)(?:, node name: ([^)]*))?\)")
 
@@ -33,8 +36,11 @@ def _message(error: Exception) -> str:
     return " ".join(first.split())[:600] or type(error).__name__
 
 
-def check(model: onnx.ModelProto) -> list[Problem]:
-    """onnx.checker.check_model with full_check (which includes strict shape inference)."""
+def check(model: bytes) -> list[Problem]:
+    """onnx.checker.check_model with full_check (which includes strict shape inference).
+
+    Given the serialized bytes, so the checker sees exactly what onnxruntime will be given.
+    """
     try:
         onnx.checker.check_model(model, full_check=True)
     except InferenceError as error:
@@ -47,12 +53,23 @@ def check(model: onnx.ModelProto) -> list[Problem]:
 
 
 def infer(model: onnx.ModelProto) -> tuple[onnx.ModelProto | None, list[Problem]]:
-    """The model with inferred shapes, propagating constant shape values (``data_prop``)."""
+    """The model with inferred shapes, propagating constant shape values (``data_prop``).
+
+    Large initializers' bytes are set aside during inference (shapes never need them; a 94 MiB
+    model infers in 0.01 s instead of 1 s) and put back afterwards; the returned model lacks them.
+    """
+    set_aside = [(t, t.raw_data) for t in model.graph.initializer
+                 if len(t.raw_data) > _KEEP_RAW_BYTES]
     try:
+        for tensor, _ in set_aside:
+            tensor.ClearField("raw_data")
         inferred = onnx.shape_inference.infer_shapes(
             model, check_type=True, strict_mode=True, data_prop=True
         )
     except (InferenceError, onnx.checker.ValidationError, ValueError, RuntimeError) as error:
         return None, [Problem("shape-inference", "the model's shapes or types do not fit "
                               "together: " + _message(error), _where(str(error)), CHECKER_FIX)]
+    finally:
+        for tensor, raw in set_aside:
+            tensor.raw_data = raw
     return inferred, []
