@@ -588,6 +588,31 @@ def giant_conv_transpose() -> bytes:
                          [numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "kernel")])
 
 
+def giant_in_subgraph() -> bytes:
+    """A 2.9 GiB Resize hidden in an If branch (inference reaches into subgraphs)."""
+    scales = numpy_helper.from_array(np.array([1, 1, 1000, 1000], np.float32), "scales")
+    then_graph = helper.make_graph(
+        [helper.make_node("Resize", ["image", "", "scales"], ["huge"], mode="nearest",
+                          name="hidden_resize"),
+         helper.make_node("ReduceSum", ["huge"], ["branch_out"], keepdims=0)],
+        "then_branch", [], [helper.make_tensor_value_info("branch_out", TensorProto.FLOAT, [])],
+        [scales],
+    )
+    else_graph = helper.make_graph(
+        [helper.make_node("Identity", ["zero"], ["branch_out2"])], "else_branch", [],
+        [helper.make_tensor_value_info("branch_out2", TensorProto.FLOAT, [])],
+        [numpy_helper.from_array(np.array(0, np.float32), "zero")],
+    )
+    nodes, inits = _linear_parts(784, out="pre_scores")
+    nodes += [
+        helper.make_node("If", ["always"], ["offset"], name="branch",
+                         then_branch=then_graph, else_branch=else_graph),
+        helper.make_node("Add", ["pre_scores", "offset"], ["scores"]),
+    ]
+    inits.append(numpy_helper.from_array(np.array(True), "always"))
+    return _bytes(_model(nodes, [_image_input(1, 28)], [_scores_output()], inits))
+
+
 def huge_intermediate() -> bytes:
     """Expand of the input image to [N, 400000, 28, 28] (1.2 GB per sample) then averaged back."""
     nodes = [
@@ -706,6 +731,7 @@ BAD_MODELS: dict[str, Builder] = {
     "giant_range": giant_range,
     "giant_one_hot": giant_one_hot,
     "giant_conv_transpose": giant_conv_transpose,
+    "giant_in_subgraph": giant_in_subgraph,
     "endless_loop": endless_loop,
     "nan_outputs": nan_outputs,
     "runtime_wrong_shape": runtime_wrong_shape,
