@@ -319,6 +319,19 @@ def test_unknown_task_is_a_value_error():
         validate(zoo.mnist_linear(), "imagenet")
 
 
+def test_weights_listed_as_graph_inputs_do_not_count_as_inputs():
+    """Old exporters (keep_initializers_as_inputs) list every weight among the graph inputs."""
+    model = zoo._mnist_linear_model()
+    for tensor in model.graph.initializer:
+        model.graph.input.append(onnx.helper.make_tensor_value_info(
+            tensor.name, tensor.data_type, list(tensor.dims)))
+    report = validate(model.SerializeToString(), "mnist")
+    assert report.ok, report.summary()
+    assert [value["name"] for value in report.info["inputs"]] == ["image"]
+    session = make_session(report.model_bytes)
+    assert session.run(None, {"image": _feed("mnist")})[0].shape == (3, 10)
+
+
 def test_a_model_for_another_task_is_refused_by_signature():
     report = validate(zoo.cifar10_cnn(), "mnist")
     assert [p.rule for p in report.problems] == ["signature"]
