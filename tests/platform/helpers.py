@@ -14,20 +14,44 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 
+def point_celery_at(broker_url: str, queue: str | None = None,
+                    transport_options: dict | None = None) -> dict:
+    """Make tasks sent from this process go to ``broker_url`` (and ``queue``); returns the old
+    configuration for ``restore_celery``."""
+    conf = celery_app.conf
+    old = {"broker_url": conf.broker_url, "task_default_queue": conf.task_default_queue,
+           "broker_transport_options": conf.broker_transport_options}
+    conf.broker_url = broker_url
+    if queue:
+        conf.task_default_queue = queue
+    if transport_options is not None:
+        conf.broker_transport_options = transport_options
+    _drop_connections()
+    return old
+
+
+def restore_celery(old: dict) -> None:
+    for key, value in old.items():
+        setattr(celery_app.conf, key, value)
+    _drop_connections()
+
+
+def _drop_connections() -> None:
+    # Pools and routing tables are built lazily from the configuration; drop them so the next
+    # send uses the new broker and queue.
+    celery_app._pool = None
+    celery_app.__dict__.pop("amqp", None)
+
+
 @pytest.fixture(autouse=True)
 def isolated_platform(settings, tmp_path):
     """Artifacts in a tmp dir, an in-memory broker for tasks sent from the test process, no
     throttle counts left over from another test."""
     settings.ARENA_ARTIFACT_DIR = tmp_path / "artifacts"
-    previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = "memory://"
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    old = point_celery_at("memory://")
     cache.clear()
     yield
-    celery_app.conf.broker_url = previous
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    restore_celery(old)
 
 
 @pytest.fixture

@@ -1,0 +1,163 @@
+"""The scoring queue for real: Redis as broker, Celery worker processes, the suite's database
+(PostgreSQL under CI), uploads through the API, the real evaluator on the real MNIST."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+import pytest
+from django.core.cache import cache
+from django.db import connection, connections
+
+from submissions.models import Score, Status, Submission
+from submissions.quotas import QuotaExceeded
+from submissions.services import submit
+from tests.conftest import IN_CI, require
+from tests.evaluator.model_zoo import GOOD_MODELS
+from tests.integration import platform_stack as stack
+from tests.platform import helpers
+from tests.platform.helpers import client_for, point_celery_at, restore_celery
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+# Fixtures shared with the platform unit tests.
+competition, instructor, make_user = helpers.competition, helpers.instructor, helpers.make_user
+REDIS_URL = os.environ.get("ARENA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+VISIBILITY_TIMEOUT_S = 4
+
+
+@pytest.fixture(autouse=True)
+def artifacts(settings, tmp_path):
+    settings.ARENA_ARTIFACT_DIR = tmp_path / "artifacts"
+    cache.clear()
+
+
+@pytest.fixture
+def suite_database():
+    """The suite's database; under CI (DATABASE_URL set by .ci/run) it must be PostgreSQL."""
+    if IN_CI:
+        assert connection.vendor == "postgresql", "CI runs the platform tests on PostgreSQL"
+    return stack.database_url_of(connection.settings_dict)
+
+
+@pytest.fixture
+def redis_queue():
+    """Tasks sent from this test go to Redis, on a queue no other process uses."""
+    require(stack.redis_available(REDIS_URL), f"Redis at {REDIS_URL}")
+    queue = f"arena-test-{uuid.uuid4().hex[:10]}"
+    old = point_celery_at(REDIS_URL, queue, {"visibility_timeout": VISIBILITY_TIMEOUT_S})
+    yield queue
+    restore_celery(old)
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).delete(queue)
+
+
+@pytest.fixture
+def worker_env(suite_database, redis_queue, prepared_mnist_dir, settings, tmp_path):
+    return stack.stack_env(
+        DATABASE_URL=suite_database, CELERY_BROKER_URL=REDIS_URL, ARENA_CELERY_QUEUE=redis_queue,
+        ARENA_DATA_DIR=prepared_mnist_dir, ARENA_ARTIFACT_DIR=settings.ARENA_ARTIFACT_DIR,
+        ARENA_VAR_DIR=tmp_path / "var", ARENA_VISIBILITY_TIMEOUT_S=VISIBILITY_TIMEOUT_S,
+    )
+
+
+def upload(user, model: bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = {"file": SimpleUploadedFile("model.onnx", model), "competition": "course",
+            "track": "mnist"}
+    response = client_for(user).post("/api/submissions/", data, format="multipart")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def status_of(submission_id: int) -> str:
+    return Submission.objects.values_list("status", flat=True).get(pk=submission_id)
+
+
+@pytest.mark.timeout(120)
+def test_upload_is_scored_by_a_worker_and_ranked(competition, make_user, worker_env, tmp_path):
+    log = tmp_path / "worker.log"
+    worker = stack.start_worker(worker_env, log)
+    try:
+        ann = make_user("ann")
+        body = upload(ann, GOOD_MODELS["mnist_cnn"]())
+        assert body["status"] == "queued"
+        stack.wait_for(lambda: status_of(body["id"]) in ("scored", "rejected", "failed"), 90,
+                       "the worker to score the upload", (log,), every=0.2)
+        assert status_of(body["id"]) == "scored", Submission.objects.get(pk=body["id"]).error
+        detail = client_for(ann).get(f"/api/submissions/{body['id']}/").json()
+        assert detail["scores"]["splits"]["public"]["accuracy"] is not None
+        assert detail["scores"]["latency_ms"] > 0
+        rows = client_for().get("/api/competitions/course/leaderboard/",
+                                {"track": "mnist"}).json()["rows"]
+        assert [(r["rank"], r["username"], r["submission_id"]) for r in rows] == [
+            (1, "ann", body["id"])]
+    finally:
+        stack.stop(worker)
+
+
+@pytest.mark.timeout(180)
+def test_a_worker_killed_while_scoring_loses_nothing(competition, make_user, worker_env,
+                                                     tmp_path):
+    first_log, second_log = tmp_path / "worker-1.log", tmp_path / "worker-2.log"
+    first = stack.start_worker(worker_env, first_log)
+    try:
+        body = upload(make_user("ann"), GOOD_MODELS["mnist_cnn"]())
+        stack.wait_for(lambda: status_of(body["id"]) == "scoring", 90,
+                       "the first worker to start scoring", (first_log,), every=0.02)
+    finally:
+        stack.kill(first)  # SIGKILL: no clean shutdown, the message is never acknowledged
+    assert status_of(body["id"]) == "scoring", "the kill came too late to test anything"
+    assert not Score.objects.filter(submission_id=body["id"]).exists()
+
+    # A new worker (with beat re-queuing stuck submissions after a short deadline) finishes it.
+    env = {**worker_env, "ARENA_STUCK_AFTER_S": "6", "ARENA_REQUEUE_EVERY_S": "1"}
+    second = stack.start_worker(env, second_log, beat=True)
+    try:
+        stack.wait_for(lambda: status_of(body["id"]) == "scored", 120,
+                       "the second worker to score the submission", (second_log,), every=0.2)
+    finally:
+        stack.stop(second)
+    submission = Submission.objects.get(pk=body["id"])
+    assert Score.objects.filter(submission=submission).count() == 1
+    assert submission.attempts == 2  # claimed by the killed worker, then once more
+    assert submission.platform_retries == 0
+
+
+@pytest.mark.timeout(120)
+def test_concurrent_uploads_stop_exactly_at_the_quota(competition, make_user, settings,
+                                                      suite_database):
+    """Eight uploads at once by one student against a limit of three, each thread with its
+    own database connection: exactly three get in."""
+    point = point_celery_at("memory://")
+    try:
+        track = competition.tracks.get(slug="mnist")
+        ann = make_user("ann")
+        model = GOOD_MODELS["mnist_linear"]()
+        start = threading.Barrier(8)
+        outcomes: list[str] = []
+
+        def one_upload():
+            try:
+                start.wait()
+                submit(track, ann, [model])
+                outcomes.append("accepted")
+            except QuotaExceeded:
+                outcomes.append("refused")
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=one_upload) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=90)
+    finally:
+        restore_celery(point)
+    assert sorted(outcomes) == ["accepted"] * 3 + ["refused"] * 5
+    counted = Submission.objects.filter(user=ann, track=track).exclude(status=Status.FAILED)
+    assert counted.count() == 3
