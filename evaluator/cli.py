@@ -144,5 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _validate(args, console) if args.command == "validate" else _score(args, console)
     except Exception as error:  # an evaluator bug: say so, exit 1, keep the traceback short
-        print(f"internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        message = f"{type(error).__name__}: {error}"
+        if args.json:
+            print(json.dumps({"task": args.task, "valid": None, "error": message,
+                              "internal_error": True}))
+        print(f"internal error: {message}", file=sys.stderr)
         return EXIT_INTERNAL

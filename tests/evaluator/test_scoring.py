@@ -1,0 +1,169 @@
+"""The scorecard contract and the latency protocol's rules."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from evaluator.latency import LatencyProtocol, measure_latency, measure_throughput, time_interleaved
+from evaluator.reference import reference_input, reference_model
+from evaluator.runtime import make_session
+from evaluator.scoring import FAILURE_KINDS, SCORECARD_KEYS, ScoringError, score
+from evaluator.tasks import TASKS
+from evaluator.validation import validate
+from tests.evaluator import model_zoo
+from tests.evaluator.scoring_helpers import tiny_data_dir  # noqa: F401  (fixture)
+
+QUICK = LatencyProtocol.quick()
+PROVENANCE_KEYS = {
+    "model_sha256", "dataset_sha256", "evaluator_version", "onnxruntime_version", "onnx_version",
+    "numpy_version", "cpu_model", "hostname", "python_version",
+}
+
+
+@pytest.fixture(scope="module")
+def mnist_card(tiny_data_dir):  # noqa: F811
+    return score(model_zoo.mnist_cnn(), "mnist", split="public", data_dir=tiny_data_dir,
+                 protocol=QUICK, timeout_s=60)
+
+
+def test_valid_scorecard_has_every_key_and_is_json(mnist_card):
+    card = mnist_card
+    assert set(card) == set(SCORECARD_KEYS)
+    assert json.loads(json.dumps(card)) == card
+    assert card["valid"] is True and card["error"] is None and card["failure_kind"] is None
+    for key in ("accuracy", "latency_ms", "latency_p90_ms", "latency_mean_ms",
+                "reference_latency_ms", "speed_index", "peak_memory_mb", "throughput"):
+        assert isinstance(card[key], float) and card[key] > 0, key
+    assert card["latency_p90_ms"] >= card["latency_ms"]
+    assert card["speed_index"] == pytest.approx(card["reference_latency_ms"] / card["latency_ms"])
+    assert card["bits_per_char"] is None
+
+
+def test_provenance_and_protocol_are_recorded(mnist_card):
+    import hashlib
+
+    provenance = mnist_card["provenance"]
+    assert set(provenance) == PROVENANCE_KEYS
+    assert provenance["model_sha256"] == hashlib.sha256(model_zoo.mnist_cnn()).hexdigest()
+    assert len(provenance["dataset_sha256"]) == 64
+    assert provenance["onnxruntime_version"].startswith("1.")
+    protocol = mnist_card["protocol"]
+    assert {k: protocol[k] for k in QUICK.to_dict()} == QUICK.to_dict()
+    assert protocol["reference_version"]
+    sandbox = mnist_card["sandbox"]
+    assert sandbox["pinned_cpu"] == sandbox["cpu"]
+    assert sandbox["core_dumps"] is False and "network_isolated" in sandbox
+
+
+def test_top_level_accuracy_follows_the_requested_split(mnist_card, tiny_data_dir):  # noqa: F811
+    assert mnist_card["accuracy"] == mnist_card["splits"]["public"]["accuracy"]
+    private = score(model_zoo.mnist_cnn(), "mnist", split="private", data_dir=tiny_data_dir,
+                    protocol=QUICK)
+    assert private["accuracy"] == private["splits"]["private"]["accuracy"]
+    whole = score(model_zoo.mnist_cnn(), "mnist", split="all", data_dir=tiny_data_dir,
+                  protocol=QUICK)
+    halves = whole["splits"]
+    pooled = (halves["public"]["accuracy"] * halves["public"]["count"]
+              + halves["private"]["accuracy"] * halves["private"]["count"]) / (
+        halves["public"]["count"] + halves["private"]["count"])
+    assert whole["accuracy"] == pytest.approx(pooled)
+    # Both halves are scored whatever split is asked for.
+    assert whole["splits"] == private["splits"] == mnist_card["splits"]
+
+
+def test_rejected_model_gives_a_full_scorecard_with_the_reasons(tiny_data_dir):  # noqa: F811
+    card = score(model_zoo.custom_domain_op(), "mnist", data_dir=tiny_data_dir, protocol=QUICK)
+    assert set(card) == set(SCORECARD_KEYS)
+    assert card["valid"] is False and card["failure_kind"] == "invalid"
+    assert "custom-domain" in card["error"] and card["validation"]["ok"] is False
+    assert card["splits"]["public"] == {"accuracy": None, "bits_per_char": None, "count": None}
+    assert card["raw_bytes"] > 0 and card["provenance"]["dataset_sha256"]
+    assert set(FAILURE_KINDS) >= {card["failure_kind"]}
+
+
+def test_tinygpt_scorecard_has_bits_per_char(tiny_data_dir):  # noqa: F811
+    card = score(model_zoo.tinygpt_fixed_context(), "tinygpt", data_dir=tiny_data_dir,
+                 protocol=QUICK)
+    assert card["valid"], card["error"]
+    assert card["context_length"] == 32
+    assert card["bits_per_char"] > 0 and card["splits"]["private"]["bits_per_char"] > 0
+
+
+def test_unprepared_dataset_is_a_platform_error(tmp_path):
+    with pytest.raises(ScoringError, match="not prepared"):
+        score(model_zoo.mnist_cnn(), "mnist", data_dir=tmp_path, protocol=QUICK)
+
+
+def test_unknown_split_or_task_is_the_callers_error(tiny_data_dir):  # noqa: F811
+    with pytest.raises(ValueError, match="split"):
+        score(model_zoo.mnist_cnn(), "mnist", split="test", data_dir=tiny_data_dir)
+    with pytest.raises(ValueError, match="task"):
+        score(model_zoo.mnist_cnn(), "imagenet", data_dir=tiny_data_dir)
+
+
+def test_model_given_as_a_path(tmp_path, tiny_data_dir):  # noqa: F811
+    path = tmp_path / "model.onnx"
+    path.write_bytes(model_zoo.mnist_linear())
+    assert score(path, "mnist", data_dir=tiny_data_dir, protocol=QUICK)["valid"] is True
+    with pytest.raises(ScoringError, match="could not read"):
+        score(tmp_path / "missing.onnx", "mnist", data_dir=tiny_data_dir, protocol=QUICK)
+
+
+# --- latency protocol ----------------------------------------------------------------------------
+
+def _sleeper(seconds: float, calls: list):
+    def run():
+        calls.append(1)
+        time.sleep(seconds)
+    return run
+
+
+def test_timed_runs_stop_only_when_both_count_and_duration_are_reached():
+    protocol = LatencyProtocol(warmup_runs=2, min_runs=3, min_seconds=0.05, max_runs=1000,
+                               max_seconds=5)
+    model_calls, reference_calls = [], []
+    model, reference = time_interleaved(_sleeper(0.002, model_calls),
+                                        _sleeper(0.002, reference_calls), protocol)
+    assert model["runs"] == reference["runs"] > 3  # 3 runs take ~12 ms < 50 ms
+    assert len(model_calls) == model["runs"] + 2  # warm-up runs are not timed
+    assert model["median_ms"] >= 2.0
+    few = LatencyProtocol(warmup_runs=0, min_runs=4, min_seconds=0.0, max_runs=1000)
+    assert time_interleaved(_sleeper(0, []), _sleeper(0, []), few)[0]["runs"] == 4
+    capped = LatencyProtocol(warmup_runs=0, min_runs=50, min_seconds=10, max_runs=6)
+    assert time_interleaved(_sleeper(0, []), _sleeper(0, []), capped)[0]["runs"] == 6
+
+
+def test_noisy_measurement_is_repeated_and_recorded():
+    calls = []
+
+    def spiky():  # every fourth run is 20x slower: the mean runs far above the median
+        calls.append(1)
+        time.sleep(0.02 if len(calls) % 4 == 0 else 0.001)
+
+    protocol = LatencyProtocol(warmup_runs=0, min_runs=8, min_seconds=0, max_runs=8,
+                               max_attempts=3)
+    result = measure_latency(spiky, _sleeper(0.001, []), protocol)
+    assert len(result["attempts"]) == 3 and result["noisy"] is True
+    steady = measure_latency(_sleeper(0.001, []), _sleeper(0.001, []), protocol)
+    assert len(steady["attempts"]) == 1 and steady["noisy"] is False
+
+
+def test_throughput_counts_samples_per_second():
+    protocol = LatencyProtocol(throughput_min_runs=3, throughput_min_seconds=0.0)
+    rate = measure_throughput(_sleeper(0.01, []), 64, protocol)
+    assert 64 / 0.02 < rate < 64 / 0.01  # about 6,400 samples/s
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_reference_models_are_fixed_valid_and_run(task):
+    model = reference_model(task)
+    assert validate(model, task).ok
+    session = make_session(model)
+    output = session.run(None, {"input": reference_input(task)})[0]
+    assert output.shape[0] == 1 and output.shape[-1] == TASKS[task].num_classes
+    # Built in code with fixed seeds: the very same bytes each time.
+    reference_model.cache_clear()
+    assert reference_model(task) == model
