@@ -40,6 +40,7 @@ from evaluator.datasets.store import (
     read_manifest,
     save_prepared,
     save_prepared_text,
+    verify_prepared,
 )
 
 __all__ = [
@@ -69,4 +70,5 @@ __all__ = [
     "read_text",
     "save_prepared",
     "save_prepared_text",
+    "verify_prepared",
 ]

@@ -9,13 +9,19 @@ import argparse
 import sys
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from evaluator.datasets.downloads import fetch
 from evaluator.datasets.errors import DatasetError
 from evaluator.datasets.importer import import_from
-from evaluator.datasets.store import default_data_dir, prepared_entry, resolve_data_dir
+from evaluator.datasets.store import (
+    default_data_dir,
+    prepared_entry,
+    resolve_data_dir,
+    verify_prepared,
+)
 from evaluator.tasks import TASKS
 
 USAGE_ERROR = 2
@@ -45,7 +51,10 @@ def _parser() -> argparse.ArgumentParser:
         help="prepare from a local copy laid out like ../shared/datasets/",
     )
     imported.add_argument("--from", dest="source", type=Path, required=True, metavar="DIR")
-    commands.add_parser("info", parents=[data_dir], help="show what is prepared")
+    info = commands.add_parser("info", parents=[data_dir], help="show what is prepared")
+    info.add_argument(
+        "--verify", action="store_true", help="recompute every prepared file's SHA-256"
+    )
     return parser
 
 
@@ -55,19 +64,29 @@ def _print_prepared(console: Console, results: dict, data_dir: Path) -> None:
             f"{task}: {result['train']:,} training and {result['test']:,} hidden "
             f"({result['public']:,} public / {result['private']:,} private) "
             f"{'characters' if TASKS[task].is_language_model else 'images'}, "
-            f"sha256 {result['sha256']}, {result['seconds']:.1f} s"
+            f"sha256 {result['sha256']}, {result['seconds']:.1f} s",
+            soft_wrap=True,
         )
-    console.print(f"prepared in {data_dir}")
+    console.print(f"prepared in {data_dir}", soft_wrap=True)
 
 
-def _info_table(data_dir: Path) -> tuple[Table, list[str]]:
-    """The table of tasks, and the lines to print under it (full hashes, what to run)."""
-    table = Table(title=f"Datasets in {data_dir}")
+def _verified(name: str, data_dir: Path) -> bool:
+    try:
+        verify_prepared(name, data_dir)
+    except DatasetError:
+        return False
+    return True
+
+
+def _info_table(data_dir: Path, verify: bool = False) -> tuple[Table, list[str], bool]:
+    """The table of tasks, the lines to print under it (full hashes, what to run), and whether
+    every verified task still matches its manifest."""
+    table = Table(title="Prepared datasets", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("task", "prepared", "train", "hidden", "public / private", "sha256"):
         table.add_column(column, no_wrap=True)
-    notes = []
+    notes, intact = [], True
     where = "" if data_dir == default_data_dir() else f" --data-dir {data_dir}"
-    for name, task in TASKS.items():
+    for name in TASKS:
         try:
             entry = prepared_entry(name, data_dir)
         except DatasetError:
@@ -75,29 +94,43 @@ def _info_table(data_dir: Path) -> tuple[Table, list[str]]:
             notes.append(f"{name}: not prepared; run `python -m evaluator datasets fetch --task "
                          f"{name}{where}` or `... import --from DIR --task {name}{where}`")
             continue
+        state = "yes"
+        if verify:
+            ok = _verified(name, data_dir)
+            intact &= ok
+            state = "verified" if ok else "CHANGED"
         counts = entry["counts"]
-        unit = " chars" if task.is_language_model else ""
         table.add_row(
-            name, "yes", f"{counts['train']:,}{unit}", f"{counts['test']:,}{unit}",
+            name, state, f"{counts['train']:,}", f"{counts['test']:,}",
             f"{counts['public']:,} / {counts['private']:,}", entry["sha256"][:12],
         )
         notes.append(f"{name}: {data_dir / name}  sha256 {entry['sha256']}")
-    return table, notes
+    notes.append("counts are images, and characters for tinygpt")
+    if not intact:
+        notes.append("a prepared file no longer matches its SHA-256 in the manifest: prepare the "
+                     "CHANGED task again")
+    return table, notes, intact
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     if args.command == "info":
-        table, notes = _info_table(data_dir)
+        table, notes, intact = _info_table(data_dir, args.verify)
+        console.print(f"data directory: {data_dir}", soft_wrap=True)
         console.print(table)
         for note in notes:
             console.print(note, soft_wrap=True)
-        return 0
+        return 0 if intact else USAGE_ERROR
     if args.command == "fetch":
         results = fetch(data_dir, args.tasks)
     else:
         results = import_from(args.source, data_dir, args.tasks)
     _print_prepared(console, results, data_dir)
+    skipped = [task for task in TASKS if task not in results and args.tasks is None]
+    if skipped:
+        console.print(
+            f"not found in {args.source}, so not imported: {', '.join(skipped)}", soft_wrap=True
+        )
     return 0
 
 
@@ -108,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse has already printed the usage error (or the help)
         return int(exit_.code or 0)
     console = Console()
+    if not console.is_terminal:  # a pipe or a log: room for the table instead of 80 columns
+        console = Console(width=120)
     try:
         return run(args, console)
     except (DatasetError, ValueError, OSError) as error:

@@ -85,6 +85,17 @@ def _import_tinygpt(root: Path, data_dir: Path) -> None:
     save_prepared_text(data_dir, read_text(path), source=_source_record(root, [path]))
 
 
+def tasks_in(source_dir: str | os.PathLike) -> list[str]:
+    """The tasks whose source files (or, for CIFAR-10, one of its accepted forms) are in a folder."""
+    root = Path(source_dir).expanduser()
+    present = {
+        "mnist": all((root / MNIST_DIR / name).exists() for name in MNIST_FILES),
+        "cifar10": any((root / name).exists() for name in CIFAR10_CANDIDATES),
+        "tinygpt": (root / TINYSHAKESPEARE_TEXT).exists(),
+    }
+    return [task for task in TASKS if present[task]]
+
+
 IMPORTERS = {"mnist": _import_mnist, "cifar10": _import_cifar10, "tinygpt": _import_tinygpt}
 
 
@@ -93,7 +104,8 @@ def import_from(
     data_dir: str | os.PathLike | None = None,
     tasks: Iterable[str] | None = None,
 ) -> dict:
-    """Prepare ``tasks`` (default: all) from a folder laid out like ``../shared/datasets/``.
+    """Prepare ``tasks`` from a folder laid out like ``../shared/datasets/``; by default every task
+    whose files are there (a ``DatasetSourceMissing`` when there are none).
 
     Returns ``{task: {"train": n, "test": n, "public": n, "private": n, "sha256": ..., "seconds": t}}``.
     """
@@ -101,8 +113,14 @@ def import_from(
     if not root.is_dir():
         raise DatasetSourceMissing(f"{root} is not a folder")
     target = resolve_data_dir(data_dir)
+    chosen = list(tasks) if tasks is not None else tasks_in(root)
+    if not chosen:
+        raise DatasetSourceMissing(
+            f"{root} holds none of the datasets: expected {MNIST_DIR}/*-idx?-ubyte.gz, one of "
+            f"{', '.join(CIFAR10_CANDIDATES)}, or {TINYSHAKESPEARE_TEXT}"
+        )
     results = {}
-    for task in list(tasks) if tasks is not None else list(TASKS):
+    for task in chosen:
         get_task(task)
         started = time.perf_counter()
         IMPORTERS[task](root, target)

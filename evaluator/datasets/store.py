@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluator.datasets.errors import DatasetNotPrepared
+from evaluator.datasets.errors import DatasetError, DatasetNotPrepared
 from evaluator.datasets.readers import encode_text
 from evaluator.datasets.splits import (
     SPLIT_SEED,
@@ -96,21 +96,22 @@ def _manifest_lock(data_dir: Path):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _write_manifest_entry(data_dir: Path, task: str, entry: dict) -> None:
-    with _manifest_lock(data_dir):
-        manifest = read_manifest(data_dir)
-        manifest["format"] = MANIFEST_FORMAT
-        manifest.setdefault("tasks", {})[task] = entry
-        fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".manifest.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, data_dir / MANIFEST)
+def _write_manifest(data_dir: Path, task: str, entry: dict) -> None:
+    """Set the task's manifest entry (call with the manifest lock held)."""
+    manifest = read_manifest(data_dir)
+    manifest["format"] = MANIFEST_FORMAT
+    manifest.setdefault("tasks", {})[task] = entry
+    fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".manifest.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, data_dir / MANIFEST)
 
 
 def _commit(task: str, data_dir: Path, arrays: dict[str, np.ndarray], entry: dict) -> None:
-    """Write the arrays to a staging folder, swap it in for the task's folder, then record it in the
+    """Write the arrays to a staging folder, then (under the manifest lock, so two processes
+    preparing at once cannot interleave) swap it in for the task's folder and record it in the
     manifest: a reader never sees a half-written task."""
     data_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=data_dir, prefix=f".{task}.staging-"))
@@ -120,20 +121,21 @@ def _commit(task: str, data_dir: Path, arrays: dict[str, np.ndarray], entry: dic
         for name, array in arrays.items():
             np.save(staging / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
             files[f"{name}.npy"] = file_sha256(staging / f"{name}.npy")
-        final = data_dir / task
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
+        entry.update(
+            task=task,
+            files=files,
+            sha256=combined_sha256(files),
+            split_seed=SPLIT_SEED,
+            prepared_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        )
+        with _manifest_lock(data_dir):
+            final = data_dir / task
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(staging, final)
+            _write_manifest(data_dir, task, entry)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    entry.update(
-        task=task,
-        files=files,
-        sha256=combined_sha256(files),
-        split_seed=SPLIT_SEED,
-        prepared_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    )
-    _write_manifest_entry(data_dir, task, entry)
 
 
 def _check_images(task: str, what: str, inputs: np.ndarray, labels: np.ndarray) -> None:
@@ -232,6 +234,20 @@ def prepared_entry(task: str, data_dir: str | os.PathLike | None = None) -> dict
             f"`python -m evaluator datasets import --from DIR --task {task}{where}` (a local copy)"
         )
     return entry
+
+
+def verify_prepared(task: str, data_dir: str | os.PathLike | None = None) -> str:
+    """Recompute the SHA-256 of every prepared file of ``task``; the dataset SHA-256 when all match,
+    a ``DatasetError`` naming the first file that changed otherwise."""
+    entry = prepared_entry(task, data_dir)
+    root = resolve_data_dir(data_dir)
+    for name, expected in sorted(entry["files"].items()):
+        if file_sha256(root / task / name) != expected:
+            raise DatasetError(
+                f"{root / task / name} does not match its SHA-256 in the manifest; prepare {task} "
+                "again (`python -m evaluator datasets import` or `fetch`)"
+            )
+    return entry["sha256"]
 
 
 def _load(root: Path, task: str, name: str, mmap: bool) -> np.ndarray:

@@ -14,6 +14,7 @@ import pytest
 
 import evaluator.datasets.downloads as downloads_module
 from evaluator.datasets import (
+    DatasetError,
     DatasetSourceMissing,
     DownloadError,
     decode_ids,
@@ -22,6 +23,7 @@ from evaluator.datasets import (
     load_hidden,
     load_train,
     read_manifest,
+    verify_prepared,
 )
 from evaluator.datasets.commands import main
 from evaluator.datasets.sources import OFFICIAL_SOURCES, RemoteFile
@@ -192,3 +194,32 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
 def test_cli_rejects_an_unknown_task(capsys):
     assert main(["import", "--from", ".", "--task", "imagenet"]) == 2
     assert "invalid choice: 'imagenet'" in capsys.readouterr().err
+
+
+def test_import_without_tasks_takes_what_is_there(tmp_path, capsys):
+    source = write_source_tree(tmp_path / "src")
+    (source / "cifar-10-binary.tar.gz").unlink()
+    assert sorted(import_from(source, tmp_path / "data")) == ["mnist", "tinygpt"]
+    assert main(["import", "--from", str(source), "--data-dir", str(tmp_path / "cli")]) == 0
+    assert f"not found in {source}, so not imported: cifar10" in capsys.readouterr().out
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(DatasetSourceMissing, match="holds none of the datasets"):
+        import_from(tmp_path / "nothing", tmp_path / "data")
+
+
+def test_info_verify_finds_a_changed_file(tmp_path, capsys):
+    source = write_source_tree(tmp_path / "src")
+    data = tmp_path / "data"
+    import_from(source, data, ["mnist", "tinygpt"])
+    assert verify_prepared("mnist", data) == read_manifest(data)["tasks"]["mnist"]["sha256"]
+    assert main(["info", "--verify", "--data-dir", str(data)]) == 0
+    assert "verified" in capsys.readouterr().out
+    labels = data / "mnist" / "private_labels.npy"
+    raw = bytearray(labels.read_bytes())
+    raw[-1] ^= 1
+    labels.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match="private_labels.npy does not match its SHA-256"):
+        verify_prepared("mnist", data)
+    assert main(["info", "--verify", "--data-dir", str(data)]) == 2
+    out = capsys.readouterr().out
+    assert "CHANGED" in out and "prepare the CHANGED task again" in out
