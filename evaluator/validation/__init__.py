@@ -44,6 +44,10 @@ What is NOT checked here and is left to the locked-down scoring child (``evaluat
 anything only visible at run time -- a Loop that never ends, NaN outputs, an output whose shape is
 wrong only for some batch sizes, memory that depends on the batch or on input values.
 
+``validate`` runs onnx's C++ checker in the calling process. A caller that must survive any file
+(a web worker) can use ``evaluator.validation.isolated.validate_isolated``: the same checks in a
+child process under the scoring sandbox's limits, a crash or timeout becoming a ``crash`` refusal.
+
 A valid report carries ``model_bytes``: the parsed model re-serialized (unknown protobuf fields
 dropped). Give onnxruntime those bytes, never the uploaded file or a path.
 """
@@ -84,7 +88,7 @@ def validate(
     ``Problem`` in the returned report.
     """
     spec = get_task(task)
-    data, problem = _read(model, max_bytes)
+    data, problem = read_model(model, max_bytes)
     if problem:
         return _rejected(task, [problem], {})
     info = {"raw_bytes": len(data)}
@@ -121,8 +125,9 @@ def _rejected(task: str, problems: list[Problem], info: dict) -> ValidationRepor
     return ValidationReport(False, task, tidy(problems), info, None)
 
 
-def _read(model: ModelSource, max_bytes: int) -> tuple[bytes, Problem | None]:
-    """The bytes, read no further than the cap (a file that grows or never ends stays bounded)."""
+def read_model(model: ModelSource, max_bytes: int) -> tuple[bytes, Problem | None]:
+    """The bytes, or a ``file``/``size`` problem; a file is read no further than the cap (one that
+    grows or never ends stays bounded)."""
     too_big = Problem(
         "size", f"the model is larger than the {max_bytes / 2**20:g} MiB the evaluator reads",
         None, "make the model smaller (quantize, prune) or store weights at lower precision",
