@@ -46,14 +46,14 @@ def _progress(console: Console, enabled: bool) -> Progress:
     )
 
 
-def _stream(url: str, destination: Path, progress: Progress) -> str:
-    """Download ``url`` into ``destination``; its SHA-256."""
+def _stream(url: str, destination: Path, progress: Progress, label: str) -> str:
+    """Download ``url`` into ``destination`` under a bar called ``label``; its SHA-256."""
     if not url.startswith(("https://", "http://")):
         raise DownloadError(f"refusing to download {url}: only http and https addresses are used")
     digest = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
-        bar = progress.add_task(destination.name, total=total)
+        bar = progress.add_task(label, total=total)
         with open(destination, "wb") as handle:
             while block := response.read(CHUNK_BYTES):
                 handle.write(block)
@@ -85,7 +85,7 @@ def download(remote: RemoteFile, root: Path, *, progress: bool = True) -> Path:
             if progress and not console.is_terminal:
                 console.print(f"downloading {remote.path} from {url}", soft_wrap=True)
             try:
-                actual = _stream(url, partial, bars)
+                actual = _stream(url, partial, bars, remote.path)
             except (TimeoutError, urllib.error.URLError, OSError, ValueError) as error:
                 failures.append(f"{url}: {_reason(error)}")
                 continue

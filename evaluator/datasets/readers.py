@@ -158,7 +158,7 @@ def _decode_image(name: str, blob: bytes, mode: str) -> np.ndarray:
             if image.mode != mode:
                 image = image.convert(mode)
             pixels = np.asarray(image)
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
         raise DatasetFormatError(f"{name} is not a readable JPEG or PNG image ({error})") from None
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
 

@@ -271,7 +271,7 @@ def load_train(
     return _load(root, task, "train_inputs", False), _load(root, task, "train_labels", False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: comparing or hashing arrays has no useful meaning
 class HiddenSet:
     """One split of a task's hidden set, memory-mapped read-only.
 

@@ -386,3 +386,11 @@ def test_encode_text_uses_positions_in_the_vocabulary_and_round_trips():
 def test_encode_text_names_unknown_characters_and_where_the_first_is():
     with pytest.raises(ValueError, match=r"2 characters outside the task's vocabulary, such as '#é' \(first at character 8, line 2\)"):
         encode_text("to be\nor#not é", TINYGPT_VOCABULARY)
+
+
+def test_read_image_folder_refuses_a_decompression_bomb(tmp_path, monkeypatch):
+    # Pillow refuses images over twice MAX_IMAGE_PIXELS; lowered here so a 32x32 image counts as one
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    root = write_image_folder(tmp_path / "s", {"train/cat/a.png": np.zeros((32, 32, 3), np.uint8)})
+    with pytest.raises(DatasetFormatError, match="a.png is not a readable JPEG or PNG image"):
+        read_image_folder(root)
