@@ -58,10 +58,15 @@ def start_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     return _spawn(command, env, log)
 
 
+def run_manage(env: dict[str, str], *args: str, timeout: float = 120):
+    """Run ``manage.py`` with ``env``; the completed process (output captured as text)."""
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def manage(env: dict[str, str], *args: str) -> str:
-    """Run ``manage.py`` with ``env`` and return its standard output."""
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    """Run ``manage.py`` with ``env`` and return its standard output (fail on an error)."""
+    result = run_manage(env, *args)
     if result.returncode:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
     return result.stdout

@@ -1,0 +1,230 @@
+"""`manage.py demo`: the whole platform on one machine with no servers to install.
+
+Migrates the database (SQLite by default), prepares the datasets, creates a demo competition with
+the three tracks, an instructor and a student, starts a real Celery worker process (with beat)
+beside a gunicorn web server, submits the baseline models the project ships, and prints the
+address and a student token. Runs until Ctrl-C; ``--check`` exits once the baselines are scored.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from accounts.services import create_user
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from competitions.models import Competition
+from competitions.services import create_competition
+from evaluator.tasks import TASKS
+from submissions.models import FINAL_STATUSES, Status, Submission
+from submissions.services import submit
+
+DEMO_SLUG = "demo"
+BASELINE_DIR = settings.REPO_ROOT / "reference_models" / "baselines"
+
+
+class Command(BaseCommand):
+    help = "Start the platform on the embedded default with a demo competition and baselines."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--tasks", default=",".join(TASKS),
+                            help="tasks whose datasets to prepare and baselines to submit")
+        parser.add_argument("--check", action="store_true",
+                            help="exit once the baselines are scored (non-zero if one is not)")
+        parser.add_argument("--baselines", type=Path, default=BASELINE_DIR,
+                            help="folder of baseline models named <task>*.onnx")
+        parser.add_argument("--timeout", type=float, default=1800,
+                            help="--check: seconds to wait for the baselines")
+
+    def handle(self, *args, **options):
+        tasks = [task.strip() for task in options["tasks"].split(",") if task.strip()]
+        unknown = set(tasks) - set(TASKS)
+        if unknown:
+            raise CommandError(f"unknown task(s) {', '.join(sorted(unknown))}; "
+                               f"the tasks are: {', '.join(TASKS)}")
+        call_command("migrate", interactive=False, verbosity=0)
+        data_dir = self.prepare_datasets(tasks)
+        instructor, student_token = self.create_people()
+        competition = self.create_demo_competition(instructor)
+        children = self.start_services(data_dir, options["host"], options["port"])
+        try:
+            address = f"http://{options['host']}:{options['port']}"
+            self.wait_for_web(address, children)
+            baselines = self.submit_baselines(competition, instructor, tasks,
+                                              options["baselines"])
+            self.print_welcome(address, student_token, baselines)
+            if options["check"]:
+                self.check_baselines(address, baselines, options["timeout"], children)
+            else:
+                self.run_until_interrupted(children)
+        finally:
+            self.stop(children)
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def prepare_datasets(self, tasks: list[str]) -> Path:
+        from evaluator.datasets import (
+            DatasetError,
+            default_data_dir,
+            fetch,
+            import_from,
+            prepared_entry,
+        )
+
+        data_dir = Path(settings.ARENA_DATA_DIR or default_data_dir())
+        missing = []
+        for task in tasks:
+            try:
+                prepared_entry(task, data_dir)
+            except DatasetError:
+                missing.append(task)
+        if not missing:
+            return data_dir
+        shared = Path(os.environ.get("ARENA_SHARED_DATASETS",
+                                     settings.REPO_ROOT.parent / "shared" / "datasets"))
+        if shared.is_dir():
+            self.stdout.write(f"preparing {', '.join(missing)} from {shared} into {data_dir} ...")
+            import_from(shared, data_dir, missing)
+        else:
+            self.stdout.write(f"downloading {', '.join(missing)} into {data_dir} ...")
+            fetch(data_dir, missing)
+        return data_dir
+
+    def create_people(self):
+        instructor, _ = create_user("instructor", "instructor", password="instructor")
+        _, student_token = create_user("student", "student", password="student")
+        return instructor, student_token
+
+    def create_demo_competition(self, instructor) -> Competition:
+        competition = Competition.objects.filter(slug=DEMO_SLUG).first()
+        if competition is None:
+            competition = create_competition(
+                DEMO_SLUG, "Model Arena demo",
+                list(TASKS), organizers=[instructor], daily_limit=20,
+                description="Small, fast models for MNIST, CIFAR-10 and Tiny Shakespeare.",
+            )
+        return competition
+
+    def start_services(self, data_dir: Path, host: str, port: int) -> list[subprocess.Popen]:
+        env = {**os.environ, "ARENA_DATA_DIR": str(data_dir),
+               # A few latency runs only: quick to try; set ARENA_LATENCY_PROTOCOL=standard to rank.
+               "ARENA_LATENCY_PROTOCOL": os.environ.get("ARENA_LATENCY_PROTOCOL", "quick"),
+               "PYTHONPATH": os.pathsep.join([str(settings.REPO_ROOT),
+                                              str(settings.REPO_ROOT / "platform")])}
+        bin_dir = Path(sys.executable).parent
+        var = Path(settings.VAR_DIR)
+        worker = [str(bin_dir / "celery"), "--workdir", "platform", "-A", "arena", "worker",
+                  "--beat", "--schedule", str(var / "celerybeat-schedule"), "--loglevel", "INFO",
+                  "--concurrency", "1", "--without-gossip", "--without-mingle",
+                  "--without-heartbeat"]
+        web = [str(bin_dir / "gunicorn"), "arena.wsgi", "--pythonpath", "platform",
+               "--bind", f"{host}:{port}", "--workers", "2", "--timeout", "120"]
+        children = []
+        for name, command in (("worker", worker), ("web", web)):
+            log = open(var / f"demo-{name}.log", "ab")  # noqa: SIM115 - the child keeps it
+            children.append(subprocess.Popen(command, cwd=settings.REPO_ROOT, env=env,
+                                             stdout=log, stderr=subprocess.STDOUT,
+                                             start_new_session=True))
+        self.stdout.write(f"worker and web server started (logs in {var}/demo-*.log)")
+        return children
+
+    def wait_for_web(self, address: str, children, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.ensure_alive(children)
+            try:
+                if requests.get(f"{address}/api/competitions/", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise CommandError(f"the web server did not answer at {address}")
+
+    def submit_baselines(self, competition: Competition, instructor, tasks: list[str],
+                         folder: Path) -> list[Submission]:
+        """Each ``<folder>/<task>*.onnx`` once per track (reruns reuse them)."""
+        submitted = []
+        for path in sorted(folder.glob("*.onnx")):
+            task = next((t for t in tasks if path.name.startswith(t)), None)
+            if task is None:
+                continue
+            track = competition.tracks.get(task=task)
+            data = path.read_bytes()
+            existing = Submission.objects.filter(track=track, is_baseline=True, label=path.name,
+                                                 status__in=[Status.QUEUED, Status.SCORING,
+                                                             Status.SCORED, Status.OVER_LIMIT])
+            submission = existing.first() or submit(track, instructor, [data], label=path.name,
+                                                    as_baseline=True)
+            submitted.append(submission)
+        return submitted
+
+    def print_welcome(self, address: str, token: str, baselines: list[Submission]) -> None:
+        names = ", ".join(s.label for s in baselines) or "none (no baseline files shipped yet)"
+        self.stdout.write(self.style.SUCCESS(f"\nModel Arena is running at {address}/"))
+        self.stdout.write(f"  leaderboard API: {address}/api/competitions/{DEMO_SLUG}/leaderboard/")
+        self.stdout.write(f"  student token:   {token}")
+        self.stdout.write("  logins:          student/student, instructor/instructor (admin)")
+        self.stdout.write(f"  baselines:       {names}")
+        self.stdout.write(
+            f"  upload:          curl -H 'Authorization: Token {token}' -F file=@model.onnx "
+            f"-F competition={DEMO_SLUG} -F track=mnist {address}/api/submissions/\n"
+        )
+
+    def check_baselines(self, address: str, baselines: list[Submission], timeout: float,
+              children) -> None:
+        deadline = time.monotonic() + timeout
+        ids = [s.pk for s in baselines]
+        pending = Submission.objects.filter(pk__in=ids).exclude(status__in=FINAL_STATUSES)
+        while pending.exists():
+            self.ensure_alive(children)
+            if time.monotonic() > deadline:
+                raise CommandError("the baselines were not scored in time")
+            time.sleep(0.5)
+        for submission in Submission.objects.filter(pk__in=ids):
+            self.stdout.write(f"baseline {submission.label}: {submission.status} "
+                              f"{submission.error}".rstrip())
+        response = requests.get(f"{address}/api/competitions/{DEMO_SLUG}/leaderboard/", timeout=10)
+        if not response.ok:
+            raise CommandError(f"the leaderboard API answered {response.status_code}")
+        bad = Submission.objects.filter(pk__in=ids).exclude(status=Status.SCORED)
+        if bad.exists():
+            raise CommandError(f"{bad.count()} baseline(s) were not scored")
+        self.stdout.write(self.style.SUCCESS("demo check passed"))
+
+    def run_until_interrupted(self, children) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        self.stdout.write("press Ctrl-C to stop")
+        try:
+            while True:
+                self.ensure_alive(children)
+                time.sleep(1)
+        except KeyboardInterrupt:
+            self.stdout.write("stopping ...")
+
+    @staticmethod
+    def ensure_alive(children) -> None:
+        for child in children:
+            if child.poll() is not None:
+                raise CommandError(f"{Path(child.args[0]).name} exited with {child.returncode}; "
+                                   f"see the logs in {settings.VAR_DIR}")
+
+    @staticmethod
+    def stop(children) -> None:
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
