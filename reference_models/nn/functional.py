@@ -115,6 +115,10 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
         out += bias.data
     result = out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)  # NCHW view of NHWC memory
 
+    # Stride 1: the input gradient is itself a convolution (of the padded output gradient with
+    # the flipped kernel), one im2col + GEMM, much cheaper than kh*kw scattered col2im adds.
+    transposed_route = groups == 1 and (sh, sw) == (1, 1) and ph < kh and pw < kw and c >= 16
+
     def backward(g: np.ndarray) -> tuple:
         g2 = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(n * ho * wo, o)
         gb = g2.sum(axis=0) if bias is not None else None
@@ -122,7 +126,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
         if groups == 1:
             if weight.requires_grad:
                 gw_mat = (cols.T @ g2)[None]
-            if input.requires_grad:
+            if input.requires_grad and not transposed_route:
                 dcols = g2 @ w_mat[0].T
         else:
             gg = g2.reshape(n * ho * wo, groups, og).transpose(1, 0, 2)
@@ -133,7 +137,9 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
         if weight.requires_grad:
             gw = gw_mat.reshape(groups, kh, kw, cg, og).transpose(0, 4, 3, 1, 2).reshape(
                 o, cg, kh, kw)
-        if input.requires_grad:
+        if input.requires_grad and transposed_route:
+            gx = _conv_input_grad(g2.reshape(n, ho, wo, o), weight.data, (ph, pw))
+        elif input.requires_grad:
             if groups == 1:
                 dcols = dcols.reshape(n, ho, wo, kh, kw, c)
             else:  # (NHW, G, kh*kw*Cg) -> (N, Ho, Wo, kh, kw, G*Cg)
@@ -145,6 +151,18 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
     parents = (input, weight) if bias is None else (input, weight, bias)
     return record_op(result, parents, "conv2d", backward,
                      stride=(sh, sw), padding=(ph, pw), groups=groups, kernel_shape=(kh, kw))
+
+
+def _conv_input_grad(g_nhwc: np.ndarray, weight: np.ndarray,
+                     padding: tuple[int, int]) -> np.ndarray:
+    """d loss / d input of a stride-1 conv: full correlation of the gradient with flipped kernels."""
+    o, c, kh, kw = weight.shape
+    n, ho, wo, _ = g_nhwc.shape
+    h, w = ho + kh - 1 - 2 * padding[0], wo + kw - 1 - 2 * padding[1]
+    gp = _pad_channels_last(g_nhwc, kh - 1 - padding[0], kw - 1 - padding[1])
+    cols = np.ascontiguousarray(_windows(gp, kh, kw, 1, 1, h, w)).reshape(n * h * w, kh * kw * o)
+    flipped = weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
+    return (cols @ flipped).reshape(n, h, w, c).transpose(0, 3, 1, 2)
 
 
 def _col2im(dcols: np.ndarray, shape_nhwc: tuple[int, int, int, int], stride: tuple[int, int],
@@ -182,6 +200,7 @@ def max_pool2d(input: Tensor, kernel_size: int | Sequence[int],
     x = input.data
     xp, (kh, kw), st, pad, out_hw = _pool_setup(x, kernel_size, stride, padding, -np.inf)
     positions = [(i, j) for i in range(kh) for j in range(kw)]
+    overlapping = st[0] < kh or st[1] < kw
     out = xp[_window_slice(0, 0, st, out_hw)].copy()
     for i, j in positions[1:]:
         np.maximum(out, xp[_window_slice(i, j, st, out_hw)], out=out)
@@ -189,12 +208,19 @@ def max_pool2d(input: Tensor, kernel_size: int | Sequence[int],
     def backward(g: np.ndarray) -> tuple:
         g_nhwc = g.transpose(0, 2, 3, 1)
         dxp = np.zeros(xp.shape, dtype=x.dtype)
-        unclaimed = np.ones(out.shape, dtype=bool)  # the first max in a window takes the gradient
+        unclaimed = None  # the first max of a window takes its gradient, as in PyTorch
         for i, j in positions:
             window = _window_slice(i, j, st, out_hw)
-            hit = (xp[window] == out) & unclaimed
-            unclaimed &= ~hit
-            dxp[window] += np.where(hit, g_nhwc, 0)
+            hit = xp[window] == out
+            if unclaimed is None:
+                unclaimed = ~hit
+            else:
+                np.logical_and(hit, unclaimed, out=hit)
+                np.logical_xor(unclaimed, hit, out=unclaimed)  # hit is a subset of unclaimed
+            if overlapping:
+                dxp[window] += g_nhwc * hit
+            else:  # each input pixel is in one window only: write, don't accumulate
+                np.multiply(g_nhwc, hit, out=dxp[window])
         ph, pw = pad
         return (dxp[:, ph:ph + x.shape[2], pw:pw + x.shape[3]].transpose(0, 3, 1, 2),)
 
@@ -260,20 +286,20 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         mu, var, centered = running_mean.data, running_var.data, None
     inv_std = (1.0 / np.sqrt(var + eps)).astype(dtype)
     scale = gamma * inv_std
-    if use_batch_stats:
-        y2 = centered * scale + beta
-    else:
-        y2 = x2 * scale + (beta - mu * scale)
+    y2 = (centered if use_batch_stats else x2) * scale
+    y2 += beta if use_batch_stats else beta - mu * scale
     out = _from_channels_last_2d(y2, x.shape)
 
     def backward(g: np.ndarray) -> tuple:
         g2 = _channels_last_2d(g)
         gbeta = g2.sum(axis=0)
         if use_batch_stats:
-            xhat = centered * inv_std
-            ggamma = np.einsum("ij,ij->j", g2, xhat)
-            # d/dx of (x - mean) / std with the batch mean and variance depending on x
-            gx2 = (g2 - gbeta / m - xhat * (ggamma / m)) * scale
+            ggamma = np.einsum("ij,ij->j", g2, centered) * inv_std
+            # d/dx of gamma * (x - mean) / std with the batch mean and std depending on x:
+            # scale * (g - mean(g) - xhat * mean(g * xhat)), in three passes
+            gx2 = g2 * scale
+            gx2 -= centered * (scale * inv_std * ggamma / m)
+            gx2 -= scale * gbeta / m
         else:
             ggamma = np.einsum("ij,ij->j", g2, (x2 - mu) * inv_std)
             gx2 = g2 * scale

@@ -1,0 +1,161 @@
+"""The reference framework against PyTorch, side by side in one process, same weights, 2 threads.
+
+    .venv/bin/python benchmarks/framework_vs_torch.py [--repeats 10]
+
+Prints the median wall time of each workload (after warm-up) for both frameworks and the ratio
+ours / PyTorch: a Conv2d 3->32 3x3 forward+backward, an MLP 784->256->10 forward+backward, and one
+full training step of the 160k-parameter CIFAR-10 CNN at batch 128.
+"""
+
+from __future__ import annotations
+
+import os
+
+# BLAS reads its thread count when numpy loads, so this must come before any numpy import.
+THREADS = "2"
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = THREADS
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import reference_models as rm  # noqa: E402
+from reference_models import nn  # noqa: E402
+from reference_models.nn import functional as F  # noqa: E402
+
+CNN_WIDTHS = (32, 32, 64, 64, 128)
+POOL_AFTER = (1, 3, 4)  # a 2x2 max-pool follows these conv layers
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def cnn_layers(lib) -> list:
+    """The 160k CNN with ``lib`` = reference_models.nn or torch.nn (identical layer order)."""
+    layers, channels = [], 3
+    for index, width in enumerate(CNN_WIDTHS):
+        layers += [lib.Conv2d(channels, width, 3, padding=1, bias=False),
+                   lib.BatchNorm2d(width), lib.ReLU()]
+        if index in POOL_AFTER:
+            layers.append(lib.MaxPool2d(2))
+        channels = width
+    return [*layers, lib.Flatten(), lib.Linear(channels * 4 * 4, 10)]
+
+
+def copy_weights(ours: nn.Module, theirs) -> None:
+    import torch
+
+    state = {k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()}
+    theirs.load_state_dict(state)
+
+
+def conv_workload(torch, repeats: int) -> tuple[float, float]:
+    gen = np.random.default_rng(0)
+    x_np = gen.standard_normal((32, 3, 32, 32), dtype=np.float32)
+    conv = nn.Conv2d(3, 32, 3, padding=1)
+    tconv = torch.nn.Conv2d(3, 32, 3, padding=1)
+    copy_weights(conv, tconv)
+    x, tx = rm.Tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
+
+    def ours() -> None:
+        conv.zero_grad()
+        conv(x).sum().backward()
+
+    def theirs() -> None:
+        tconv.zero_grad()
+        tconv(tx).sum().backward()
+
+    return median_seconds(ours, repeats), median_seconds(theirs, repeats)
+
+
+def mlp_workload(torch, repeats: int) -> tuple[float, float]:
+    gen = np.random.default_rng(1)
+    x_np = gen.standard_normal((128, 784), dtype=np.float32)
+    y_np = gen.integers(0, 10, 128)
+    mlp = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+    tmlp = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    copy_weights(mlp, tmlp)
+    x, tx, ty = rm.Tensor(x_np), torch.from_numpy(x_np), torch.from_numpy(y_np)
+
+    def ours() -> None:
+        mlp.zero_grad()
+        F.cross_entropy(mlp(x), y_np).backward()
+
+    def theirs() -> None:
+        tmlp.zero_grad()
+        torch.nn.functional.cross_entropy(tmlp(tx), ty).backward()
+
+    return median_seconds(ours, repeats), median_seconds(theirs, repeats)
+
+
+def cnn_step_workload(torch, repeats: int) -> tuple[float, float]:
+    gen = np.random.default_rng(2)
+    x_np = gen.random((128, 3, 32, 32), dtype=np.float32)
+    y_np = gen.integers(0, 10, 128)
+    model = nn.Sequential(*cnn_layers(nn))
+    tmodel = torch.nn.Sequential(*cnn_layers(torch.nn))
+    copy_weights(model, tmodel)
+    opt = rm.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    topt = torch.optim.SGD(tmodel.parameters(), lr=0.05, momentum=0.9, nesterov=True,
+                           weight_decay=5e-4)
+    x, tx, ty = rm.Tensor(x_np), torch.from_numpy(x_np), torch.from_numpy(y_np)
+
+    def ours() -> None:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y_np, label_smoothing=0.1).backward()
+        opt.step()
+
+    def theirs() -> None:
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(tmodel(tx), ty, label_smoothing=0.1).backward()
+        topt.step()
+
+    params = sum(p.numel() for p in model.parameters())
+    print(f"(CNN: {params:,} parameters)")
+    return median_seconds(ours, repeats), median_seconds(theirs, repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs per workload")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(int(THREADS))
+    rm.manual_seed(0)
+    print(f"numpy {np.__version__} ({_blas_name()}), torch {torch.__version__}, "
+          f"{THREADS} threads each; medians of {args.repeats} runs after warm-up")
+    rows = [
+        ("Conv2d 3->32 3x3 pad 1, 32x3x32x32, fwd+bwd", conv_workload(torch, args.repeats), 3.0),
+        ("MLP 784->256->10, batch 128, fwd+bwd", mlp_workload(torch, args.repeats), 1.5),
+        ("CNN 160k train step (CE ls=0.1, SGD Nesterov), batch 128",
+         cnn_step_workload(torch, max(3, args.repeats // 2)), 3.0),
+    ]
+    print(f"{'workload':60s} {'ours ms':>9s} {'torch ms':>9s} {'ratio':>7s} {'aim':>5s}")
+    for name, (ours, theirs), aim in rows:
+        print(f"{name:60s} {ours * 1e3:9.2f} {theirs * 1e3:9.2f} {ours / theirs:6.2f}x "
+              f"{aim:4.1f}x")
+
+
+def _blas_name() -> str:
+    try:
+        config = np.show_config(mode="dicts")
+        return config["Build Dependencies"]["blas"]["name"]
+    except Exception:  # the config layout is not a stable API
+        return "unknown BLAS"
+
+
+if __name__ == "__main__":
+    main()
