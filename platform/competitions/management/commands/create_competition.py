@@ -1,6 +1,6 @@
 """`manage.py create_competition SLUG --title T --tracks mnist,cifar10,tinygpt` and limits."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -12,7 +12,7 @@ from competitions.services import create_competition
 
 def _when(text: str) -> datetime:
     value = datetime.fromisoformat(text)
-    return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
