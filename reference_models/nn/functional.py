@@ -309,17 +309,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             grads.append(ggamma)
         if bias is not None:
             grads.append(gbeta)
-        return tuple(grads)
+        return (*grads, *[None] * len(stats))
 
-    parents = [input]
-    if weight is not None:
-        parents.append(weight)
-    if bias is not None:
-        parents.append(bias)
-    stats = {} if running_mean is None else {"running_mean": running_mean,
-                                             "running_var": running_var}
-    return record_op(out, parents, "batch_norm", backward, eps=eps, training=use_batch_stats,
-                     has_weight=weight is not None, has_bias=bias is not None, **stats)
+    # the running statistics are parents too (without gradients): export reads them from there
+    stats = [] if running_mean is None else [running_mean, running_var]
+    affine = [t for t in (weight, bias) if t is not None]
+    return record_op(out, [input, *affine, *stats], "batch_norm", backward, eps=eps,
+                     training=use_batch_stats, has_weight=weight is not None,
+                     has_bias=bias is not None, has_running_stats=bool(stats))
 
 
 # ===================================================================== losses

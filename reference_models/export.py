@@ -1,0 +1,461 @@
+"""ONNX export: trace one forward pass, then translate the recorded graph into standard ONNX nodes.
+
+``export_onnx(model, example_input, path)`` runs ``model`` in eval mode on ``example_input`` with
+tracing on, so every op records its inputs (``_prev``), its name (``_op``) and the attributes
+export needs (``_attrs``). Walking that graph from the output:
+
+- the example input becomes the graph input, with a dynamic batch dimension called ``N``;
+- parameters and buffers become initializers under their ``state_dict`` names;
+- anything that does not depend on the input (constants, a buffer reshaped in ``forward``) is
+  folded into an initializer holding the value it had during the trace;
+- each op becomes one or a few standard ONNX operators (opset 17 by default).
+
+Shapes that mention the batch are written so they work for any batch (``Reshape`` copies dim 0),
+and ``check=True`` proves it: onnxruntime runs the file at the example's batch size and another,
+and the outputs must match the framework's to 1e-4.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from reference_models.autograd import no_grad, tracing
+from reference_models.nn.module import Module
+from reference_models.tensor import Tensor, topological_order
+
+DEFAULT_OPSET = 17  # what evaluator.onnx_facts recommends; onnxruntime 1.31 loads 13 to 26
+IR_VERSION = 8  # the IR version that goes with opset 17 (onnx.helper would stamp a newer one)
+BATCH_DIM = "N"
+INT64_MAX = np.iinfo(np.int64).max
+
+
+class ExportError(ValueError):
+    """The model uses something export cannot translate; the message says what and why."""
+
+
+def export_onnx(model: Module, example_input: Tensor | np.ndarray, path: str | os.PathLike | None,
+                *, task: str | None = None, opset: int = DEFAULT_OPSET,
+                input_name: str = "input", output_name: str = "logits",
+                dynamic_axes: dict[int, str] | None = None, check: bool = True) -> onnx.ModelProto:
+    """Write ``model`` as an ONNX file at ``path`` (if given) and return the ``ModelProto``.
+
+    ``example_input`` fixes every input dimension except the batch (axis 0, named ``N``) and any
+    others named in ``dynamic_axes`` (e.g. ``{1: "T"}`` for a language model's context). With
+    ``task`` (``"mnist"``, ``"cifar10"``, ``"tinygpt"``) the signature is checked against
+    ``evaluator.tasks`` and the file must pass ``evaluator.validation.validate``.
+    """
+    example = example_input if isinstance(example_input, Tensor) else Tensor(example_input)
+    axes = {0: BATCH_DIM, **(dynamic_axes or {})}
+    if task is not None:
+        _check_task_input(task, example)
+    output = _trace(model, example)
+    graph = _GraphBuilder(model, example, output, opset, input_name, output_name, axes).build()
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="reference_models", ir_version=IR_VERSION)
+    onnx.checker.check_model(proto, full_check=True)
+    if task is not None:
+        _validate_for_task(proto, task)
+    if check:
+        _check_against_framework(model, example, proto)
+    if path is not None:
+        Path(path).write_bytes(proto.SerializeToString())
+    return proto
+
+
+def _trace(model: Module, example: Tensor) -> Tensor:
+    was_training = model.training
+    model.eval()  # dropout off, batch norm on running statistics: the inference graph
+    try:
+        with no_grad(), tracing():
+            output = model(example)
+    finally:
+        model.train(was_training)
+    if not isinstance(output, Tensor):
+        raise ExportError(f"the model's forward must return one Tensor, not {type(output).__name__}")
+    return output
+
+
+# ===================================================================== graph construction
+class _GraphBuilder:
+    def __init__(self, model: Module, example: Tensor, output: Tensor, opset: int,
+                 input_name: str, output_name: str, dynamic_axes: dict[int, str]) -> None:
+        self.example, self.output, self.opset = example, output, opset
+        self.input_name, self.output_name, self.dynamic_axes = input_name, output_name, dynamic_axes
+        self.param_names = {id(t): name for name, t in model.named_parameters()}
+        self.param_names.update({id(t): name for name, t in model.named_buffers()})
+        self.names: dict[int, str] = {}
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: dict[str, onnx.TensorProto] = {}
+        self.counter = 0
+
+    def build(self) -> onnx.GraphProto:
+        order = topological_order(self.output)
+        if not any(t is self.example for t in order):
+            raise ExportError("the model's output does not depend on its input")
+        live = self._input_dependent(order)
+        self.names[id(self.example)] = self.input_name
+        for tensor in order:
+            if id(tensor) in live and tensor is not self.example:
+                self.names[id(tensor)] = (self.output_name if tensor is self.output
+                                          else self.fresh(tensor._op))
+                emit = _EMITTERS.get(tensor._op)
+                if emit is None:
+                    raise ExportError(f"export does not support the op {tensor._op!r} yet")
+                emit(self, tensor)
+        if self.output is self.example:
+            self.node("Identity", [self.input_name], [self.output_name])
+        return helper.make_graph(
+            self.nodes, "reference_models", [self._value_info(self.input_name, self.example)],
+            [self._value_info(self.output_name, self.output)], list(self.initializers.values()))
+
+    def _input_dependent(self, order: list[Tensor]) -> set[int]:
+        live = {id(self.example)}
+        for tensor in order:
+            if any(id(p) in live for p in tensor._prev):
+                live.add(id(tensor))
+        return live
+
+    def _leaf_name(self, tensor: Tensor) -> str:
+        return self.param_names.get(id(tensor)) or f"const_{tensor._op or 'value'}"
+
+    def _value_info(self, name: str, tensor: Tensor) -> onnx.ValueInfoProto:
+        dims: list[int | str] = list(tensor.shape)
+        for axis, label in self.dynamic_axes.items():
+            # an output axis carries the input's dynamic size when it has it in the trace
+            if axis < len(dims) and (tensor is self.example or axis == 0
+                                     or dims[axis] == self.example.shape[axis]):
+                dims[axis] = label
+        elem = helper.np_dtype_to_tensor_dtype(tensor.dtype)
+        return helper.make_tensor_value_info(name, elem, dims)
+
+    # -- helpers the emitters use
+    def name(self, tensor: Tensor) -> str:
+        """The ONNX name of ``tensor``; a constant becomes an initializer on first use."""
+        if id(tensor) not in self.names:
+            self.names[id(tensor)] = self.constant(tensor.data, self._leaf_name(tensor))
+        return self.names[id(tensor)]
+
+    def fresh(self, hint: str | None) -> str:
+        self.counter += 1
+        return f"{hint or 'value'}_{self.counter}"
+
+    def constant(self, value: Any, hint: str) -> str:
+        name = hint if hint not in self.initializers else self.fresh(hint)
+        array = np.asarray(value)
+        self.initializers[name] = numpy_helper.from_array(np.ascontiguousarray(array), name)
+        return name
+
+    def ints(self, values: Any, hint: str) -> str:
+        return self.constant(np.asarray(values, dtype=np.int64), hint)
+
+    def node(self, op_type: str, inputs: list[str], outputs: list[str] | None = None,
+             **attrs: Any) -> str:
+        outputs = outputs or [self.fresh(op_type.lower())]
+        self.nodes.append(helper.make_node(op_type, inputs, outputs,
+                                           name=f"{op_type}_{len(self.nodes)}", **attrs))
+        return outputs[0]
+
+    def out(self, tensor: Tensor) -> list[str]:
+        return [self.name(tensor)]
+
+    def inputs(self, tensor: Tensor) -> list[str]:
+        return [self.name(p) for p in tensor._prev]
+
+    def depends_on_batch(self, tensor: Tensor) -> bool:
+        return tensor.ndim > 0 and tensor.shape[0] == self.example.shape[0]
+
+
+# ===================================================================== op translations
+Emitter = Callable[[_GraphBuilder, Tensor], None]
+_EMITTERS: dict[str, Emitter] = {}
+
+
+def _emits(*ops: str) -> Callable[[Emitter], Emitter]:
+    def register(fn: Emitter) -> Emitter:
+        for op in ops:
+            _EMITTERS[op] = fn
+        return fn
+
+    return register
+
+
+_ONE_TO_ONE = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "neg": "Neg",
+               "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "abs": "Abs", "relu": "Relu",
+               "sigmoid": "Sigmoid", "tanh": "Tanh", "matmul": "MatMul", "where": "Where"}
+
+
+@_emits(*_ONE_TO_ONE)
+def _one_to_one(b: _GraphBuilder, t: Tensor) -> None:
+    b.node(_ONE_TO_ONE[t._op], b.inputs(t), b.out(t))
+
+
+@_emits("pow")
+def _pow(b: _GraphBuilder, t: Tensor) -> None:
+    exponent = b.constant(np.asarray(t._attrs["exponent"], dtype=t.dtype), "exponent")
+    b.node("Pow", [b.name(t._prev[0]), exponent], b.out(t))
+
+
+@_emits("gelu")
+def _gelu(b: _GraphBuilder, t: Tensor) -> None:
+    x, dtype = b.name(t._prev[0]), t.dtype
+
+    def scalar(value: float, hint: str) -> str:
+        return b.constant(np.asarray(value, dtype=dtype), hint)
+
+    if t._attrs["approximate"] == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        cube = b.node("Mul", [b.node("Mul", [x, x]), x])
+        inner = b.node("Add", [x, b.node("Mul", [cube, scalar(0.044715, "gelu_c")])])
+        core = b.node("Tanh", [b.node("Mul", [inner, scalar(np.sqrt(2 / np.pi), "gelu_k")])])
+    else:  # 0.5 x (1 + erf(x / sqrt 2))
+        core = b.node("Erf", [b.node("Div", [x, scalar(np.sqrt(2.0), "sqrt2")])])
+    one_plus = b.node("Add", [core, scalar(1.0, "one")])
+    b.node("Mul", [b.node("Mul", [x, scalar(0.5, "half")]), one_plus], b.out(t))
+
+
+def _reduce(b: _GraphBuilder, t: Tensor, op_type: str) -> None:
+    axes, keepdims = list(t._attrs["axes"]), int(t._attrs["keepdim"])
+    x = b.name(t._prev[0])
+    # ReduceSum takes axes as an input from opset 13, the others only from opset 18
+    if op_type == "ReduceSum" or b.opset >= 18:
+        b.node(op_type, [x, b.ints(axes, "axes")], b.out(t), keepdims=keepdims)
+    else:
+        b.node(op_type, [x], b.out(t), axes=axes, keepdims=keepdims)
+
+
+@_emits("sum")
+def _sum(b: _GraphBuilder, t: Tensor) -> None:
+    _reduce(b, t, "ReduceSum")
+
+
+@_emits("mean")
+def _mean(b: _GraphBuilder, t: Tensor) -> None:
+    _reduce(b, t, "ReduceMean")
+
+
+@_emits("amax")
+def _amax(b: _GraphBuilder, t: Tensor) -> None:
+    _reduce(b, t, "ReduceMax")
+
+
+@_emits("softmax", "log_softmax")
+def _softmax(b: _GraphBuilder, t: Tensor) -> None:
+    op_type = "Softmax" if t._op == "softmax" else "LogSoftmax"
+    b.node(op_type, b.inputs(t), b.out(t), axis=t._attrs["axis"])
+
+
+def _reshape_target(b: _GraphBuilder, source: Tensor, shape: tuple[int, ...]) -> list[int]:
+    """The target shape, with the batch written so any batch size works.
+
+    If dim 0 keeps the batch, ONNX's 0 ("copy this dim") says so; if the batch was folded into
+    dim 0 with other dims (e.g. N*T rows), -1 lets ONNX compute it.
+    """
+    target = list(shape)
+    if b.depends_on_batch(source) and target:
+        target[0] = 0 if target[0] == source.shape[0] else -1
+    return target
+
+
+@_emits("reshape")
+def _reshape(b: _GraphBuilder, t: Tensor) -> None:
+    source = t._prev[0]
+    shape = b.ints(_reshape_target(b, source, t._attrs["shape"]), "shape")
+    b.node("Reshape", [b.name(source), shape], b.out(t))
+
+
+@_emits("flatten")
+def _flatten(b: _GraphBuilder, t: Tensor) -> None:
+    source, start, end = t._prev[0], t._attrs["start_dim"], t._attrs["end_dim"]
+    if start == 1 and end == source.ndim - 1:
+        b.node("Flatten", [b.name(source)], b.out(t), axis=1)
+        return
+    target = [0] * start + [-1] + list(source.shape[end + 1:])
+    if start == 0:
+        target = _reshape_target(b, source, t.shape)
+    b.node("Reshape", [b.name(source), b.ints(target, "shape")], b.out(t))
+
+
+@_emits("permute")
+def _permute(b: _GraphBuilder, t: Tensor) -> None:
+    b.node("Transpose", b.inputs(t), b.out(t), perm=list(t._attrs["perm"]))
+
+
+@_emits("unsqueeze", "squeeze")
+def _unsqueeze(b: _GraphBuilder, t: Tensor) -> None:
+    op_type = "Unsqueeze" if t._op == "unsqueeze" else "Squeeze"
+    b.node(op_type, [b.name(t._prev[0]), b.ints(list(t._attrs["axes"]), "axes")], b.out(t))
+
+
+@_emits("getitem")
+def _getitem(b: _GraphBuilder, t: Tensor) -> None:
+    source = t._prev[0]
+    index = t._attrs["index"]
+    items = list(index) if isinstance(index, tuple) else [index]
+    if any(item is Ellipsis for item in items):
+        at = items.index(Ellipsis)
+        fill = source.ndim - (len(items) - 1 - sum(item is None for item in items))
+        items[at:at + 1] = [slice(None)] * fill
+    if any(item is None for item in items):
+        raise ExportError("export does not support indexing with None; use unsqueeze instead")
+    x = b.name(source)
+    arrays = [(axis, item) for axis, item in enumerate(items) if isinstance(item, np.ndarray | list)]
+    if arrays:
+        if len(arrays) > 1 or any(item != slice(None) for item in items if not
+                                  isinstance(item, np.ndarray | list)):
+            raise ExportError("export supports one integer array index on its own (a[:, ids])")
+        axis, ids = arrays[0]
+        b.node("Gather", [x, b.ints(ids, "indices")], b.out(t), axis=axis)
+        return
+    starts, ends, axes, steps, picks = [], [], [], [], []
+    for axis, item in enumerate(items):
+        if isinstance(item, slice):
+            if item == slice(None):
+                continue
+            step = 1 if item.step is None else item.step
+            default_start, default_end = (0, INT64_MAX) if step > 0 else (-1, -INT64_MAX)
+            starts.append(default_start if item.start is None else item.start)
+            ends.append(default_end if item.stop is None else item.stop)
+            axes.append(axis)
+            steps.append(step)
+        else:
+            picks.append((axis, int(item)))
+    if starts:
+        x = b.node("Slice", [x, b.ints(starts, "starts"), b.ints(ends, "ends"),
+                             b.ints(axes, "slice_axes"), b.ints(steps, "steps")],
+                   None if picks else b.out(t))
+    for position, (axis, value) in enumerate(reversed(picks)):  # highest axis first
+        last = position == len(picks) - 1
+        x = b.node("Gather", [x, b.ints(value, "index")], b.out(t) if last else None, axis=axis)
+    if not starts and not picks:
+        b.node("Identity", [x], b.out(t))
+
+
+@_emits("gather")
+def _gather(b: _GraphBuilder, t: Tensor) -> None:
+    b.node("GatherElements", b.inputs(t), b.out(t), axis=t._attrs["axis"])
+
+
+@_emits("embedding")
+def _embedding(b: _GraphBuilder, t: Tensor) -> None:
+    weight, ids = t._prev
+    b.node("Gather", [b.name(weight), b.name(ids)], b.out(t), axis=0)
+
+
+@_emits("cat")
+def _cat(b: _GraphBuilder, t: Tensor) -> None:
+    b.node("Concat", b.inputs(t), b.out(t), axis=t._attrs["axis"])
+
+
+@_emits("stack")
+def _stack(b: _GraphBuilder, t: Tensor) -> None:
+    axis = b.ints([t._attrs["axis"]], "axes")
+    parts = [b.node("Unsqueeze", [name, axis]) for name in b.inputs(t)]
+    b.node("Concat", parts, b.out(t), axis=t._attrs["axis"])
+
+
+@_emits("linear")
+def _linear(b: _GraphBuilder, t: Tensor) -> None:
+    x, weight, *bias = t._prev
+    names = b.inputs(t)
+    if x.ndim == 2:
+        b.node("Gemm", names, b.out(t), transB=1)
+        return
+    product = b.node("MatMul", [names[0], b.node("Transpose", [names[1]], perm=[1, 0])],
+                     None if bias else b.out(t))
+    if bias:
+        b.node("Add", [product, names[2]], b.out(t))
+
+
+@_emits("conv2d")
+def _conv2d(b: _GraphBuilder, t: Tensor) -> None:
+    (ph, pw), attrs = t._attrs["padding"], t._attrs
+    b.node("Conv", b.inputs(t), b.out(t), kernel_shape=list(attrs["kernel_shape"]),
+           strides=list(attrs["stride"]), pads=[ph, pw, ph, pw], group=attrs["groups"],
+           dilations=[1, 1])
+
+
+@_emits("max_pool2d", "avg_pool2d")
+def _pool(b: _GraphBuilder, t: Tensor) -> None:
+    (ph, pw), attrs = t._attrs["padding"], t._attrs
+    common = dict(kernel_shape=list(attrs["kernel_shape"]), strides=list(attrs["stride"]),
+                  pads=[ph, pw, ph, pw])
+    if t._op == "max_pool2d":
+        b.node("MaxPool", b.inputs(t), b.out(t), **common)
+    else:
+        b.node("AveragePool", b.inputs(t), b.out(t), count_include_pad=1, **common)
+
+
+@_emits("batch_norm")
+def _batch_norm(b: _GraphBuilder, t: Tensor) -> None:
+    attrs = t._attrs
+    if attrs["training"] or not attrs["has_running_stats"]:
+        raise ExportError("batch norm without running statistics cannot be exported: it would "
+                          "normalize each inference batch by itself")
+    x, *rest = t._prev
+    names = [b.name(p) for p in rest]
+    channels = x.shape[1]
+    scale = names.pop(0) if attrs["has_weight"] else b.constant(
+        np.ones(channels, dtype=x.dtype), "bn_scale")
+    shift = names.pop(0) if attrs["has_bias"] else b.constant(
+        np.zeros(channels, dtype=x.dtype), "bn_shift")
+    mean, var = names
+    b.node("BatchNormalization", [b.name(x), scale, shift, mean, var], b.out(t),
+           epsilon=float(attrs["eps"]))
+
+
+# ===================================================================== checks
+def _check_task_input(task: str, example: Tensor) -> None:
+    from evaluator.tasks import get_task
+
+    spec = get_task(task)
+    if str(example.dtype) != spec.input_dtype:
+        raise ExportError(f"task {task!r} takes {spec.input_dtype} input; the example input is "
+                          f"{example.dtype} (convert it, e.g. Tensor(x, dtype=np.{spec.input_dtype}))")
+    expected = spec.input_shape
+    if example.ndim != len(expected) or any(
+            want is not None and want != got for want, got in zip(expected, example.shape, strict=False)):
+        shape = ", ".join("N" if d is None else str(d) for d in expected)
+        raise ExportError(f"task {task!r} takes input of shape [{shape}]; the example input has "
+                          f"shape {list(example.shape)}")
+
+
+def _validate_for_task(proto: onnx.ModelProto, task: str) -> None:
+    try:
+        from evaluator.validation import validate
+    except ImportError:  # an evaluator without the validation gate: the signature check stands
+        return
+    report = validate(proto.SerializeToString(), task)
+    if not report.ok:
+        raise ExportError(f"the exported model would be refused for task {task!r}:\n"
+                          + report.summary())
+
+
+def _check_against_framework(model: Module, example: Tensor, proto: onnx.ModelProto) -> None:
+    """Run the file in onnxruntime at two batch sizes; outputs must match the framework's."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    data = example.data
+    batches = [data, np.concatenate([data, data[:1]], axis=0)]  # a second, different batch size
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in batches:
+            with no_grad():
+                expected = model(Tensor(batch, dtype=batch.dtype)).data
+            got = session.run(None, {session.get_inputs()[0].name: batch})[0]
+            if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-4, atol=1e-4):
+                worst = np.abs(got - expected).max() if got.shape == expected.shape else "shape"
+                raise ExportError(f"onnxruntime disagrees with the framework at batch "
+                                  f"{len(batch)} (worst difference {worst}); please report this")
+    finally:
+        model.train(was_training)
+
+
+__all__ = ["DEFAULT_OPSET", "ExportError", "export_onnx"]
