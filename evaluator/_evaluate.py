@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import resource
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -153,8 +154,27 @@ def peak_memory_mb() -> float:
     return peak if peak is not None else _maxrss_mb()
 
 
-def score_in_process(model_bytes: bytes, job: dict, hidden: dict, stage: Callable) -> dict:
+class StageClock:
+    """Reports each stage to the parent and records the seconds spent in it."""
+
+    def __init__(self, report: Callable[[str], None]):
+        self.report = report
+        self.seconds: dict[str, float] = {}
+        self._current: str | None = None
+        self._started = time.perf_counter()
+
+    def __call__(self, name: str | None) -> None:
+        now = time.perf_counter()
+        if self._current is not None:
+            self.seconds[self._current] = now - self._started
+        self._current, self._started = name, now
+        if name is not None:
+            self.report(name)
+
+
+def score_in_process(model_bytes: bytes, job: dict, hidden: dict, report: Callable) -> dict:
     """All in-child measurements of one model; tallies are per half so the parent can pool them."""
+    stage = StageClock(report)
     task = get_task(job["task"])
     protocol = LatencyProtocol.from_dict(job["protocol"])
     context = int(job.get("context_length") or task.max_context or 0)
@@ -178,7 +198,9 @@ def score_in_process(model_bytes: bytes, job: dict, hidden: dict, stage: Callabl
     reference_feed = {INPUT_NAME: reference_input(task.name)}
     latency = _call("measuring latency", measure_latency,
                     lambda: runner.raw(single), lambda: reference.run(None, reference_feed), protocol)
+    stage(None)
     return {
+        "stage_seconds": stage.seconds,
         "splits": {name: vars(tally) for name, tally in tallies.items()},
         "peak_memory_mb": max(0.0, memory),
         "throughput": throughput,

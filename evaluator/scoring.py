@@ -38,7 +38,7 @@ METRIC_KEYS = (
 SCORECARD_KEYS = (
     "task", "split", "valid", "error", "failure_kind", *METRIC_KEYS, "latency_runs",
     "latency_noisy", "latency_attempts", "context_length", "splits", "provenance", "protocol",
-    "sandbox", "validation",
+    "sandbox", "timings", "validation",
 )
 # What the child was doing at each stage, for messages.
 _STAGE_WORDS = {
@@ -130,6 +130,7 @@ def _fill_metrics(card: dict, metrics: dict, language: bool) -> None:
         throughput=metrics["throughput"],
         context_length=metrics["context_length"],
     )
+    card["timings"].update(metrics["stage_seconds"])
 
 
 def _validate(model_bytes: bytes, task: str):
@@ -214,6 +215,7 @@ def score(
 def _finish(card: dict, outcome: ChildOutcome, limits: SandboxLimits, language: bool) -> dict:
     card["sandbox"] = {**limits.to_dict(), **(outcome.stage_info("sandbox") or {}),
                        "wall_seconds": outcome.wall_seconds}
+    card["timings"] = {"child_wall": outcome.wall_seconds}
     result = outcome.result
     if result is None:
         card["failure_kind"], card["error"] = _failure_without_result(outcome, limits)
