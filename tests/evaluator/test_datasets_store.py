@@ -229,3 +229,21 @@ def test_default_data_dir_follows_arena_data_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("ARENA_DATA_DIR")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_data_dir() == tmp_path / ".cache" / "model-arena" / "data"
+
+
+def test_tasks_prepared_at_the_same_time_all_reach_the_manifest(tmp_path):
+    import threading
+
+    jobs = [
+        threading.Thread(target=save_prepared, args=("mnist", tmp_path), kwargs=small_images(4)),
+        threading.Thread(target=save_prepared_text, args=(tmp_path, TEXT)),
+        threading.Thread(target=save_prepared, args=("mnist", tmp_path), kwargs=small_images(5)),
+    ]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+    manifest = read_manifest(tmp_path)
+    assert sorted(manifest["tasks"]) == ["mnist", "tinygpt"]
+    for task, entry in manifest["tasks"].items():  # the manifest describes the files that won
+        assert all(entry["files"][n] == sha256_of(tmp_path / task / n) for n in entry["files"])
