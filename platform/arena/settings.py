@@ -210,8 +210,8 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": os.environ.get("ARENA_THROTTLE_ANON", "120/min"),
-        "user": os.environ.get("ARENA_THROTTLE_USER", "600/min"),
+        "anon": os.environ.get("ARENA_THROTTLE_ANON", "600/min"),
+        "user": os.environ.get("ARENA_THROTTLE_USER", "1200/min"),
         "uploads": os.environ.get("ARENA_THROTTLE_UPLOADS", "30/min"),
     },
 }
@@ -221,7 +221,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Throttle counts live in the cache: per process by default, shared across web processes when
+# ARENA_CACHE_URL points at Redis (docker-compose does).
+if os.environ.get("ARENA_CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": os.environ["ARENA_CACHE_URL"]}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LOGGING = {
     "version": 1,

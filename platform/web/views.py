@@ -1,9 +1,106 @@
-"""Server-rendered pages (a skeleton: the public pages are built on top of the leaderboard service)."""
+"""Server-rendered pages: the competition list, a competition's live leaderboard and a student's
+own page (upload and submissions). Who may see what comes from the competitions' own rules and the
+API's helpers; the rows come from the leaderboard service; uploads go through ``submissions.services``.
+"""
 
-from competitions.models import Competition
-from django.shortcuts import render
+from __future__ import annotations
+
+from api.views import competition_for, visible_competitions
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from submissions.models import Status
+from submissions.quotas import QuotaExceeded
+from submissions.services import UploadRefused, submit
+
+from .forms import UploadForm
+from .leaderboard import leaderboard_context
+from .student import student_context
 
 
-def home(request):
-    competitions = Competition.objects.filter(visibility=Competition.Visibility.PUBLIC)
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    competitions = visible_competitions(request.user).prefetch_related("tracks")
     return render(request, "web/home.html", {"competitions": competitions})
+
+
+@require_GET
+def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
+    competition = competition_for(request, slug)
+    context = leaderboard_context(request, competition, request.GET)
+    return render(request, "web/leaderboard.html", context)
+
+
+@require_GET
+def leaderboard_panel(request: HttpRequest, slug: str) -> HttpResponse:
+    """The table and chart alone: what the page's script fetches to refresh itself."""
+    competition = competition_for(request, slug)
+    context = leaderboard_context(request, competition, request.GET)
+    return render(request, "web/_leaderboard_panel.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def student(request: HttpRequest, slug: str) -> HttpResponse:
+    competition = competition_for(request, slug)
+    if request.method == "POST":
+        return upload(request, competition)
+    form = UploadForm(competition)
+    return render(request, "web/student.html", student_context(request, competition, form))
+
+
+@login_required
+@require_GET
+def student_panel(request: HttpRequest, slug: str) -> HttpResponse:
+    """The student's submissions alone: what the page's script fetches while scoring runs."""
+    competition = competition_for(request, slug)
+    return render(request, "web/_submissions.html", student_context(request, competition))
+
+
+def upload(request: HttpRequest, competition) -> HttpResponse:
+    """Hand the form's file to the submissions service; answer JSON to the page's script, or
+    redirect back with a message when the form was posted without JavaScript."""
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    form = UploadForm(competition, request.POST, request.FILES)
+    if not form.is_valid():
+        error = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        return _upload_answer(request, competition, wants_json, 400, error=error, form=form)
+    track, file = form.cleaned_data["track"], form.cleaned_data["file"]
+    try:
+        submission = submit(track, request.user, file.chunks(), label=file.name or "")
+    except UploadRefused as exc:
+        return _upload_answer(request, competition, wants_json, exc.status, error=str(exc))
+    except QuotaExceeded as exc:
+        return _upload_answer(request, competition, wants_json, 429, error=str(exc))
+    return _upload_answer(request, competition, wants_json, 201, submission=submission)
+
+
+def _upload_answer(request, competition, wants_json: bool, status: int, *, error: str = "",
+                   submission=None, form=None) -> HttpResponse:
+    text = error if submission is None else upload_outcome(submission)
+    if wants_json:
+        body = {"ok": submission is not None, "message": text}
+        if submission is not None:
+            body.update(id=submission.pk, status=submission.status)
+        return JsonResponse(body, status=status)
+    if form is not None:  # show the form again with its errors
+        return render(request, "web/student.html",
+                      student_context(request, competition, form), status=status)
+    ok = submission is not None and submission.status not in (Status.REJECTED, Status.FAILED)
+    level = messages.SUCCESS if ok else messages.ERROR
+    messages.add_message(request, level, text)
+    return redirect(reverse("web:student", args=[competition.slug]))
+
+
+def upload_outcome(submission) -> str:
+    """One sentence saying what happened to an upload."""
+    name = submission.label or "Your model"
+    if submission.status == Status.REJECTED:
+        return f"{name} was rejected. {submission.error}"
+    if submission.status == Status.FAILED:
+        return f"{name} could not be checked. {submission.error}"
+    return f"{name} was received and is {submission.get_status_display().lower()} for scoring."

@@ -231,3 +231,14 @@ def test_schema_is_served(db):
     response = client_for().get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/submissions/" in response.content and b"leaderboard" in response.content
+
+
+def test_anonymous_requests_are_throttled(competition):
+    from django.conf import settings
+
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["anon"]
+    allowed = int(rate.split("/")[0])
+    client = client_for()
+    codes = [client.get("/api/competitions/").status_code for _ in range(allowed + 1)]
+    assert codes[:allowed] == [200] * allowed
+    assert codes[-1] == 429

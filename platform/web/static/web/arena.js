@@ -1,0 +1,203 @@
+/* Model Arena pages: live leaderboard, keyboard tabs, upload with progress, live submission status.
+   No framework; the server renders every piece of HTML, this script only fetches fresh fragments. */
+(function () {
+  "use strict";
+  var LEADERBOARD_EVERY_MS = 10000;
+  var BUSY_EVERY_MS = 2500;
+  var IDLE_EVERY_MS = 30000;
+
+  /* Run load() again and again, pausing while the tab is hidden; returns {now: refresh at once}. */
+  function poller(load, interval) {
+    var timer = null;
+    function schedule() {
+      clearTimeout(timer);
+      if (!document.hidden) timer = setTimeout(tick, interval());
+    }
+    function tick() {
+      clearTimeout(timer);
+      load().then(schedule, schedule);
+    }
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) clearTimeout(timer); else tick();
+    });
+    schedule();
+    return {now: tick};
+  }
+
+  /* A container whose HTML is replaced by the fragment at url(), newest request wins. */
+  function liveFragment(container, url) {
+    var last = container.innerHTML, latest = 0;
+    return function () {
+      var mine = ++latest;
+      return fetch(url(), {credentials: "same-origin"}).then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      }).then(function (html) {
+        if (mine !== latest || html === last) return;
+        container.innerHTML = html;
+        last = html;
+      });
+    };
+  }
+
+  function setupLeaderboard(section) {
+    var state = {track: section.dataset.track, category: section.dataset.category,
+                 split: section.dataset.split};
+    var panel = section.querySelector('[role="tabpanel"]');
+    var status = section.querySelector("[data-refresh-status]");
+    var query = function () { return new URLSearchParams(state).toString(); };
+    var load = liveFragment(panel, function () { return section.dataset.panelUrl + "?" + query(); });
+    var poll = poller(function () {
+      return load().then(function () {
+        status.textContent = "Updated at " + new Date().toLocaleTimeString() + "; updates itself.";
+      }, function () {
+        status.textContent = "Could not refresh the leaderboard; trying again shortly.";
+      });
+    }, function () { return LEADERBOARD_EVERY_MS; });
+
+    function syncLinks() {
+      section.querySelectorAll('[role="tab"]').forEach(function (tab) {
+        var wanted = Object.assign({}, state);
+        wanted[tab.parentNode.dataset.param] = tab.dataset.value;
+        tab.href = "?" + new URLSearchParams(wanted).toString();
+      });
+    }
+    section.querySelectorAll('[role="tablist"]').forEach(function (list) {
+      var tabs = Array.prototype.slice.call(list.querySelectorAll('[role="tab"]'));
+      function activate(tab) {
+        tabs.forEach(function (other) {
+          other.setAttribute("aria-selected", String(other === tab));
+          other.tabIndex = other === tab ? 0 : -1;
+        });
+        tab.focus();
+        state[list.dataset.param] = tab.dataset.value;
+        if (list.dataset.param === "category") panel.setAttribute("aria-labelledby", tab.id);
+        history.replaceState(null, "", "?" + query());
+        syncLinks();
+        poll.now();
+      }
+      list.addEventListener("click", function (event) {
+        var tab = event.target.closest('[role="tab"]');
+        if (!tab || event.ctrlKey || event.metaKey || event.shiftKey) return;
+        event.preventDefault();
+        activate(tab);
+      });
+      list.addEventListener("keydown", function (event) {
+        var at = tabs.indexOf(document.activeElement);
+        if (at < 0) return;
+        var to = {ArrowRight: at + 1, ArrowDown: at + 1, ArrowLeft: at - 1, ArrowUp: at - 1,
+                  Home: 0, End: tabs.length - 1, " ": at}[event.key];
+        if (to === undefined) return;
+        event.preventDefault();
+        activate(tabs[(to + tabs.length) % tabs.length]);
+      });
+    });
+  }
+
+  function setupSubmissions(container) {
+    var load = liveFragment(container, function () { return container.dataset.panelUrl; });
+    var busy = function () {
+      var inner = container.querySelector("[data-in-progress]");
+      return inner && inner.dataset.inProgress === "true";
+    };
+    return poller(function () { return load().catch(function () {}); },
+                  function () { return busy() ? BUSY_EVERY_MS : IDLE_EVERY_MS; });
+  }
+
+  function describeSize(bytes) {
+    return bytes < 1e6 ? (bytes / 1e3).toFixed(1) + " kB" : (bytes / 1e6).toFixed(2) + " MB";
+  }
+
+  function setupUpload(form, submissions) {
+    var input = form.querySelector('input[type="file"]');
+    var zone = form.querySelector("[data-dropzone]");
+    var chosen = form.querySelector("[data-chosen]");
+    var progress = form.querySelector("[data-progress]");
+    var bar = progress.querySelector("progress");
+    var percent = progress.querySelector("[data-progress-text]");
+    var status = form.querySelector("[data-upload-status]");
+    var button = form.querySelector('button[type="submit"]');
+
+    function showChosen() {
+      var file = input.files[0];
+      chosen.textContent = file ? "Chosen: " + file.name + " (" + describeSize(file.size) + ")" : "";
+    }
+    function say(message, isError) {
+      status.textContent = message;
+      status.className = "upload-status message " + (isError ? "error" : "success");
+    }
+    function setProgress(value) {
+      bar.value = value;
+      percent.textContent = value + "%";
+    }
+    input.addEventListener("change", showChosen);
+    ["dragenter", "dragover"].forEach(function (name) {
+      zone.addEventListener(name, function (event) {
+        event.preventDefault();
+        zone.classList.add("dragover");
+      });
+    });
+    ["dragleave", "drop"].forEach(function (name) {
+      zone.addEventListener(name, function (event) {
+        event.preventDefault();
+        zone.classList.remove("dragover");
+      });
+    });
+    zone.addEventListener("drop", function (event) {
+      if (!event.dataTransfer.files.length) return;
+      input.files = event.dataTransfer.files;
+      showChosen();
+    });
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!input.files.length) {
+        say("Choose an .onnx file first (or drop it on the box).", true);
+        input.focus();
+        return;
+      }
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) setProgress(Math.round(e.loaded / e.total * 100));
+      });
+      xhr.addEventListener("load", function () {
+        var body;
+        try {
+          body = JSON.parse(xhr.responseText);
+        } catch (err) {
+          body = {ok: false, message: /\/login\//.test(xhr.responseURL) ?
+            "Your session has ended: log in again, then upload." :
+            "The server answered with an error (" + xhr.status + "). Please try again."};
+        }
+        button.disabled = false;
+        say(body.message, !body.ok || body.status === "rejected" || body.status === "failed");
+        if (body.ok) {
+          setProgress(100);
+          input.value = "";
+          showChosen();
+        }
+        if (submissions) submissions.now();
+      });
+      xhr.addEventListener("error", function () {
+        button.disabled = false;
+        say("The upload did not reach the server. Check your connection and try again.", true);
+      });
+      button.disabled = true;
+      progress.hidden = false;
+      setProgress(0);
+      say("Uploading " + input.files[0].name + "…", false);
+      xhr.send(new FormData(form));
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-leaderboard]").forEach(setupLeaderboard);
+    var list = document.querySelector("[data-submissions]");
+    var submissions = list ? setupSubmissions(list) : null;
+    document.querySelectorAll("form[data-upload]").forEach(function (form) {
+      setupUpload(form, submissions);
+    });
+  });
+}());

@@ -1,0 +1,42 @@
+"""What the student page shows: the upload form, quota left per track and own submissions."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from submissions import quotas
+from submissions.models import FINAL_STATUSES, Submission
+
+from .forms import UploadForm
+
+SUBMISSIONS_SHOWN = 50
+
+
+def own_submissions(user, competition) -> list[Submission]:
+    """The user's newest submissions in ``competition`` with their scores (one query)."""
+    return list(
+        Submission.objects.filter(user=user, track__competition=competition)
+        .select_related("track", "score")
+        .order_by("-created_at", "-id")[:SUBMISSIONS_SHOWN]
+    )
+
+
+def quota_left(track, user) -> dict:
+    used = quotas.usage(track, user)
+    return {"track": track, "today": max(track.daily_limit - used.last_24h, 0),
+            "total": max(track.total_limit - used.total, 0)}
+
+
+def student_context(request, competition, form: UploadForm | None = None) -> dict:
+    submissions = own_submissions(request.user, competition)
+    tracks = list(competition.tracks.all())
+    return {
+        "competition": competition,
+        "form": form,
+        "tracks": tracks,
+        "quotas": [quota_left(track, request.user) for track in tracks],
+        "submissions": submissions,
+        "in_progress": any(s.status not in FINAL_STATUSES for s in submissions),
+        "show_private": competition.can_see_private(request.user),
+        "panel_url": reverse("web:student-panel", args=[competition.slug]),
+    }

@@ -1,0 +1,46 @@
+"""How numbers read on the pages (one place, used by every template)."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+BYTES_PER_MB = 1_000_000  # SPEC: a megabyte is 10^6 bytes, as in the size limit
+
+
+@register.filter
+def percent(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 100:.{digits}f}%"
+
+
+@register.filter
+def milliseconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f} ms" if value < 1 else f"{value:.2f} ms"
+
+
+@register.filter
+def megabytes(value: int | None) -> str:
+    """Sizes in decimal units: bytes, kB or MB."""
+    if value is None:
+        return "—"
+    if value < 1000:
+        return f"{value} B"
+    if value < BYTES_PER_MB:
+        return f"{value / 1000:.1f} kB"
+    return f"{value / BYTES_PER_MB:.2f} MB"
+
+
+@register.filter
+def per_mb(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3g} per MB" if value < 1000 else f"{value:,.0f} per MB"
+
+
+@register.filter
+def bits(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
