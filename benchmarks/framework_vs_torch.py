@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 
-# BLAS reads its thread count when numpy loads, so this must come before any numpy import.
+# BLAS reads its thread count when numpy loads, so this must come before any numpy import
+# (only when run as a script: tests import cnn_layers from here and must not change the env).
 THREADS = "2"
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = THREADS
+if __name__ == "__main__":
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = THREADS
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402

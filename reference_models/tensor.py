@@ -631,7 +631,7 @@ def gather(a: Tensor, dim: int, index: ArrayLike) -> Tensor:
         grid = list(np.indices(idx.shape, sparse=True))
         grid[dim] = idx
         np.add.at(full, tuple(grid), g)
-        return (full,)
+        return (full, None)
 
     out = np.take_along_axis(a.data, idx, axis=dim)
     return record_op(out, (a, Tensor(idx)), "gather", backward, axis=dim)

@@ -77,7 +77,9 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, step: int, base_lr: float) -> float:
-        return _cosine(base_lr, self.eta_min, step / self.T_max)
+        # past T_max the rate climbs back up the cosine, as PyTorch's does
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * step /
+                                                                       self.T_max)) / 2
 
 
 class CosineWarmupLR(LRScheduler):
@@ -140,8 +142,8 @@ class OneCycleLR(LRScheduler):
     def step(self) -> None:
         self.last_epoch += 1
         step = self.last_epoch
-        if step >= self.total_steps:
-            raise ValueError(f"OneCycleLR stepped {step + 1} times for total_steps="
+        if step > self.total_steps:  # one step per batch, total_steps batches: allowed
+            raise ValueError(f"OneCycleLR stepped {step} times for total_steps="
                              f"{self.total_steps}; raise total_steps or stop stepping")
         start = 0.0
         for index, (end, lr_from, lr_to, mom_from, mom_to) in enumerate(self.phases):
