@@ -43,6 +43,8 @@ def default_cpu() -> int:
     configured = os.environ.get("ARENA_SCORING_CPU")
     if configured is not None:
         return int(configured)
+    if not hasattr(os, "sched_getaffinity"):  # macOS: no core pinning
+        return 0
     return max(os.sched_getaffinity(0))
 
 
@@ -180,8 +182,11 @@ def run_child(job: dict, payload: bytes, limits: SandboxLimits) -> ChildOutcome:
 
 
 def _unshare(flags: int) -> bool:
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.unshare(flags) == 0
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.unshare(flags) == 0
+    except (OSError, AttributeError):  # not Linux
+        return False
 
 
 def drop_network() -> str | None:
@@ -208,15 +213,18 @@ def apply_child_limits(limits: dict) -> dict:
     cpu_seconds = int(limits["cpu_seconds"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     address_space = int(limits["memory_limit_mb"]) * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+        report["address_space_mb"] = int(limits["memory_limit_mb"])
+    except (ValueError, OSError):  # macOS refuses RLIMIT_AS
+        report["address_space_mb"] = None
     try:
         os.sched_setaffinity(0, {int(limits["cpu"])})
         report["pinned_cpu"] = int(limits["cpu"])
-    except OSError:
+    except (OSError, AttributeError):  # no such core, or no affinity API (macOS)
         report["pinned_cpu"] = None
     report.update(
         working_directory_empty=not any(os.scandir(".")),
-        address_space_mb=int(limits["memory_limit_mb"]),
         cpu_seconds=cpu_seconds,
         open_files=int(limits["open_files"]),
         core_dumps=False,
