@@ -156,13 +156,16 @@ class ResultsCsv(APIView):
 
 
 def _serialize(request, submissions, many: bool = False):
-    # Private-split scores only for those who may see them in that competition.
-    def context_for(submission):
-        return {"show_private": submission.track.competition.can_see_private(request.user)}
+    """Submissions as JSON; private-split scores only where the caller may see them."""
+    allowed: dict[int, bool] = {}  # per competition: one check, not one per submission
 
-    if many:
-        return [SubmissionSerializer(s, context=context_for(s)).data for s in submissions]
-    return SubmissionSerializer(submissions, context=context_for(submissions)).data
+    def data(submission):
+        competition = submission.track.competition
+        if competition.pk not in allowed:
+            allowed[competition.pk] = competition.can_see_private(request.user)
+        return SubmissionSerializer(submission, context={"show_private": allowed[competition.pk]}).data
+
+    return [data(s) for s in submissions] if many else data(submissions)
 
 
 class SubmissionList(APIView):
