@@ -16,7 +16,7 @@ import re
 import sys
 import traceback
 
-from evaluator.sandbox import apply_child_limits
+from evaluator.sandbox import apply_child_limits, drop_privileges
 
 
 class Channel:
@@ -67,12 +67,14 @@ def main(argv: list[str]) -> int:
     channel = Channel()
     sandbox_report = apply_child_limits(job["limits"])
     channel.send({"stage": "started", "sandbox": sandbox_report})
-    model_bytes = sys.stdin.buffer.read()
 
     try:
         from evaluator import _evaluate  # heavy imports only after the limits are in place
 
         hidden = _evaluate.load_splits(job)
+        _evaluate.prepare(job)
+        if job["limits"].get("drop_privileges", True):
+            sandbox_report["user"] = drop_privileges()
     except Exception as error:  # the platform's fault: no model code has run yet
         channel.send({"result": {
             "status": "platform_error",
@@ -80,6 +82,8 @@ def main(argv: list[str]) -> int:
             "traceback": traceback.format_exc()[-2000:],
         }})
         return 0
+    channel.send({"stage": "ready", "sandbox": sandbox_report})
+    model_bytes = sys.stdin.buffer.read()
 
     def stage(name: str) -> None:
         channel.send({"stage": name})

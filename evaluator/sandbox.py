@@ -18,7 +18,9 @@ This module imports only the standard library: the child imports it before anyth
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import dataclasses
 import json
 import math
 import os
@@ -33,6 +35,8 @@ from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
+PR_SET_DUMPABLE = 4
+NOBODY = 65534
 STDERR_TAIL_CHARS = 4000
 # The evaluator package's parent folder: the child imports the very same evaluator code.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -58,14 +62,13 @@ class SandboxLimits:
     open_files: int = 64
     cpu: int | None = None
     isolate_network: bool = True
+    # When started as root, run the model as ``nobody``.
+    drop_privileges: bool = True
 
     def resolved(self) -> SandboxLimits:
         cpu_seconds = self.cpu_seconds or max(1, math.ceil(self.timeout_s))
         cpu = default_cpu() if self.cpu is None else self.cpu
-        return SandboxLimits(
-            self.timeout_s, self.memory_limit_mb, cpu_seconds, self.open_files, cpu,
-            self.isolate_network,
-        )
+        return dataclasses.replace(self, cpu_seconds=cpu_seconds, cpu=cpu)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -200,6 +203,24 @@ def drop_network() -> str | None:
     if _unshare(CLONE_NEWUSER | CLONE_NEWNET):
         return "user and network namespace"
     return None
+
+
+def drop_privileges() -> str | None:
+    """Become ``nobody`` if running as root; the user name taken, or None if nothing changed.
+
+    Called after the hidden data is memory-mapped and every module is imported, just before the
+    model is read: the model then runs without root's access to the machine's files.
+    """
+    if not hasattr(os, "getuid") or os.getuid() != 0:
+        return None
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+    # setuid clears the dumpable flag, which makes /proc/self root-owned; the peak-memory reset
+    # needs /proc/self/clear_refs. RLIMIT_CORE = 0 still forbids core dumps.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    return "nobody"
 
 
 def apply_child_limits(limits: dict) -> dict:

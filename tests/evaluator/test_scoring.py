@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -56,6 +57,8 @@ def test_provenance_and_protocol_are_recorded(mnist_card):
     sandbox = mnist_card["sandbox"]
     assert sandbox["pinned_cpu"] == sandbox["cpu"]
     assert sandbox["core_dumps"] is False and "network_isolated" in sandbox
+    # Started as root, the child runs the model as nobody.
+    assert sandbox["user"] == ("nobody" if os.getuid() == 0 else None)
 
 
 def test_top_level_accuracy_follows_the_requested_split(mnist_card, tiny_data_dir):  # noqa: F811
