@@ -212,6 +212,7 @@ def score_in_process(model_bytes: bytes, job: dict, hidden: dict, report: Callab
         "stage_seconds": stage.seconds,
         "splits": {name: vars(tally) for name, tally in tallies.items()},
         "peak_memory_mb": max(0.0, memory),
+        "peak_address_space_mb": _status_mb("VmPeak"),
         "throughput": throughput,
         "latency": latency,
         "context_length": context if task.is_language_model else None,

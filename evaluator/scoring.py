@@ -131,6 +131,8 @@ def _fill_metrics(card: dict, metrics: dict, language: bool) -> None:
         context_length=metrics["context_length"],
     )
     card["timings"].update(metrics["stage_seconds"])
+    # How close the run came to the address-space cap (RLIMIT_AS counts mappings, not RSS).
+    card["sandbox"]["peak_address_space_mb"] = metrics["peak_address_space_mb"]
 
 
 def _validate(model_bytes: bytes, task: str):
