@@ -8,6 +8,7 @@ a score and replaces the track's ``LeaderboardEntry`` rows, so reading a leaderb
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,14 +111,15 @@ def best_per_participant(
     candidates: Iterable[Candidate], category: str, limits: Limits
 ) -> list[Candidate]:
     """Each student's best eligible submission for ``category`` (baselines excluded), best first."""
-    best: dict[str, Candidate] = {}
+    best: dict[str, tuple[tuple, Candidate]] = {}
     for candidate in candidates:
         if candidate.is_baseline or not is_eligible(candidate, category, limits):
             continue
+        key = sort_key(candidate, category)
         current = best.get(candidate.participant)
-        if current is None or sort_key(candidate, category) < sort_key(current, category):
-            best[candidate.participant] = candidate
-    return sorted(best.values(), key=lambda c: sort_key(c, category))
+        if current is None or key < current[0]:
+            best[candidate.participant] = (key, candidate)
+    return [candidate for _, candidate in sorted(best.values(), key=lambda pair: pair[0])]
 
 
 def rank_category(
@@ -143,24 +145,32 @@ def dominates(a: Candidate, b: Candidate) -> bool:
 
 
 def pareto_front(candidates: Iterable[Candidate], limits: Limits) -> list[Candidate]:
-    """Submissions within the limits that no other one beats on all of accuracy, latency and size.
+    """Submissions within the limits that no other one beats on all of accuracy, latency and size
+    (``dominates``); of identical points only the earliest is kept.
 
-    Sorted by latency, then size, then accuracy descending: nothing later in that order can
-    dominate an earlier point, so each point is checked against the front found so far only.
+    Points are visited by latency (then size, accuracy descending, time), so every point seen
+    before is at least as fast. A point is then off the front exactly when an earlier front point
+    is also at least as small and at least as accurate: a "staircase" of the front so far (size
+    ascending, accuracy strictly rising) answers that with one binary search, O(n log n) overall.
     """
     within = [c for c in candidates if not over_limit_reasons(c.size_bytes, c.latency_ms, limits)]
-    within.sort(key=lambda c: (c.latency_ms, c.size_bytes, -c.accuracy, c.submitted_at))
+    within.sort(key=lambda c: (c.latency_ms, c.size_bytes, -c.accuracy, c.submitted_at,
+                               c.submission_id))
+    sizes: list[int] = []
+    accuracies: list[float] = []
     front: list[Candidate] = []
     for candidate in within:
-        if any(dominates(point, candidate) or _same_point(point, candidate) for point in front):
-            continue
+        i = bisect.bisect_right(sizes, candidate.size_bytes) - 1
+        if i >= 0 and accuracies[i] >= candidate.accuracy:
+            continue  # dominated, or identical to an earlier point
         front.append(candidate)
+        at = bisect.bisect_left(sizes, candidate.size_bytes)
+        end = at
+        while end < len(sizes) and accuracies[end] <= candidate.accuracy:
+            end += 1  # steps no longer needed: this point is smaller-or-equal and as accurate
+        sizes[at:end] = [candidate.size_bytes]
+        accuracies[at:end] = [candidate.accuracy]
     return front
-
-
-def _same_point(a: Candidate, b: Candidate) -> bool:
-    # Identical metrics: the earlier submission stands for both.
-    return (a.accuracy, a.latency_ms, a.size_bytes) == (b.accuracy, b.latency_ms, b.size_bytes)
 
 
 # --- Stored leaderboards ---------------------------------------------------------------------------
@@ -170,34 +180,32 @@ def track_limits(track) -> Limits:
     return Limits(track.max_size_bytes, track.max_latency_ms, track.accuracy_floor)
 
 
-def track_candidates(track, split: str) -> list[Candidate]:
-    """The track's scored (within-limit) submissions as candidates on ``split``."""
+def track_candidates(track) -> dict[str, list[Candidate]]:
+    """The track's scored (within-limit) submissions as candidates, per split (one query)."""
     from submissions.models import Score, Status
 
-    scores = (
-        Score.objects.filter(submission__track=track, submission__status=Status.SCORED)
-        .select_related("submission", "submission__user")
-        .only(
-            "public_accuracy", "private_accuracy", "public_bits_per_char",
-            "private_bits_per_char", "latency_ms", "size_bytes", "submission__id",
-            "submission__created_at", "submission__is_baseline", "submission__label",
-            "submission__user__id", "submission__user__username",
-        )
+    rows = Score.objects.filter(
+        submission__track=track, submission__status=Status.SCORED,
+        latency_ms__isnull=False, size_bytes__isnull=False,
+    ).values_list(
+        "submission_id", "submission__user_id", "submission__user__username",
+        "submission__created_at", "submission__is_baseline", "submission__label",
+        "latency_ms", "size_bytes", "public_accuracy", "private_accuracy",
+        "public_bits_per_char", "private_bits_per_char",
     )
-    candidates = []
-    for score in scores:
-        accuracy = score.split_accuracy(split)
-        if accuracy is None or score.latency_ms is None or score.size_bytes is None:
-            continue
-        submission = score.submission
-        candidates.append(Candidate(
-            submission_id=submission.id, participant=submission.user.username,
-            participant_id=submission.user.id, submitted_at=submission.created_at,
-            accuracy=accuracy, latency_ms=score.latency_ms, size_bytes=score.size_bytes,
-            is_baseline=submission.is_baseline, bits_per_char=score.split_bits_per_char(split),
-            label=submission.label,
-        ))
-    return candidates
+    by_split: dict[str, list[Candidate]] = {split: [] for split in SPLITS}
+    for (sid, uid, username, created, baseline, label, latency, size,
+         public_acc, private_acc, public_bpc, private_bpc) in rows:
+        for split, accuracy, bpc in (("public", public_acc, public_bpc),
+                                     ("private", private_acc, private_bpc)):
+            if accuracy is None:
+                continue
+            by_split[split].append(Candidate(
+                submission_id=sid, participant=username, participant_id=uid,
+                submitted_at=created, accuracy=accuracy, latency_ms=latency, size_bytes=size,
+                is_baseline=baseline, bits_per_char=bpc, label=label,
+            ))
+    return by_split
 
 
 def rebuild_track(track) -> int:
@@ -210,8 +218,7 @@ def rebuild_track(track) -> int:
 
     limits = track_limits(track)
     rows = []
-    for split in SPLITS:
-        candidates = track_candidates(track, split)
+    for split, candidates in track_candidates(track).items():
         for category in CATEGORIES:
             ranked = rank_category(candidates, category, limits)
             rows += [_entry(track, split, category, i, row.rank, row.candidate)
@@ -219,7 +226,7 @@ def rebuild_track(track) -> int:
         front = pareto_front(candidates, limits)
         rows += [_entry(track, split, PARETO, i, None, c) for i, c in enumerate(front, start=1)]
     LeaderboardEntry.objects.filter(track=track).delete()
-    LeaderboardEntry.objects.bulk_create(rows, batch_size=500)
+    LeaderboardEntry.objects.bulk_create(rows)
     return len(rows)
 
 

@@ -1,5 +1,6 @@
 """The ranking rules of SPEC §4, called directly with plain data."""
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from leaderboards.ranking import (
     Candidate,
     Limits,
     best_per_participant,
+    dominates,
     is_eligible,
     over_limit_reasons,
     pareto_front,
@@ -132,3 +134,28 @@ def test_pareto_front_counts_identical_points_once():
 def test_unknown_category_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown category 'fame'"):
         sort_key(cand(1, "ann", 0.9, 1, 1), "fame")
+
+
+def brute_force_front(candidates, limits):
+    within = [c for c in candidates if not over_limit_reasons(c.size_bytes, c.latency_ms, limits)]
+    front = []
+    for c in within:
+        beaten = any(dominates(o, c) for o in within)
+        twin_first = any((o.accuracy, o.latency_ms, o.size_bytes) == (c.accuracy, c.latency_ms,
+                                                                       c.size_bytes)
+                         and (o.submitted_at, o.submission_id) < (c.submitted_at, c.submission_id)
+                         for o in within)
+        if not beaten and not twin_first:
+            front.append(c.submission_id)
+    return sorted(front)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_pareto_front_matches_the_definition_on_random_points(seed):
+    rng = random.Random(seed)
+    # Few distinct values, so ties on one, two or all three metrics are common.
+    pool = [cand(i, f"p{i % 7}", rng.choice([0.5, 0.6, 0.7, 0.8, 0.9]),
+                 rng.choice([1.0, 2.0, 3.0, 150.0]), rng.choice([100, 200, 300, 400]),
+                 minutes=rng.randint(0, 5)) for i in range(60)]
+    assert sorted(c.submission_id for c in pareto_front(pool, LIMITS)) == brute_force_front(
+        pool, LIMITS)
