@@ -185,3 +185,11 @@ def test_a_child_dying_before_the_model_ran_is_the_platforms_fault():
 def test_limits_apply_to_the_child_only(tiny_data_dir):  # noqa: F811
     _score(model_zoo.mnist_cnn(), tiny_data_dir)
     assert resource.getrlimit(resource.RLIMIT_AS)[0] != 1024 * 2**20
+
+
+def test_a_child_that_cannot_start_is_a_platform_error(monkeypatch, tiny_data_dir):  # noqa: F811
+    from evaluator.scoring import ScoringError
+
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with pytest.raises(ScoringError, match="could not start"):
+        _score(model_zoo.mnist_cnn(), tiny_data_dir)
