@@ -2,7 +2,8 @@
 
 The parent (``evaluator.sandbox.run_child``) passes the job as JSON in argv and the validated,
 re-serialized model bytes on stdin. The child locks itself down first (``apply_child_limits``),
-before it imports numpy or onnxruntime, then loads the hidden data read-only, scores, and writes
+before it imports numpy or onnxruntime, then memory-maps the hidden data read-only, drops root
+(``drop_privileges``), and only then reads the model from stdin, scores it, and writes
 JSON lines on its original stdout: stage lines (``{"stage": ...}``) as it goes, so the parent knows
 where a killed child was, and one final ``{"result": ...}`` line. Anything else that writes to
 stdout (a library's print) is sent to stderr instead.
