@@ -1,5 +1,8 @@
 """Geometry of the Pareto chart: accuracy (up) against latency (right, log scale), marker area by
-size. Plain functions over plain numbers; the template only draws what these return."""
+size. Plain functions over plain numbers; the template only draws what these return.
+
+The front is over three metrics (accuracy, latency and size), so its points are highlighted rather
+than joined by a line: a line through a 3-D front drawn in 2-D zigzags and misleads."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 WIDTH, HEIGHT = 640, 360
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 16, 16, 44
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 40, 16, 48
 MIN_RADIUS, MAX_RADIUS = 4.0, 16.0
 
 
@@ -48,7 +51,6 @@ class Chart:
     plot_top: float
     plot_bottom: float
     markers: list[Marker]
-    front_path: str  # SVG polyline points joining the Pareto front, left to right
     x_ticks: list[Tick]
     y_ticks: list[Tick]
 
@@ -79,12 +81,11 @@ def build_chart(points: list[Point], width: int = WIDTH, height: int = HEIGHT) -
     sizes = [p.size_bytes for p in points]
     markers = [Marker(p, round(x_of(p.latency_ms), 1), round(y_of(p.accuracy), 1),
                       round(radius(p.size_bytes, sizes), 1)) for p in points]
-    front = sorted((m for m in markers if m.point.on_front), key=lambda m: (m.x, -m.y))
     return Chart(
         width=width, height=height, plot_left=left, plot_right=right, plot_top=top,
         plot_bottom=bottom, markers=sorted(markers, key=lambda m: -m.r),  # small ones on top
-        front_path=" ".join(f"{m.x},{m.y}" for m in front),
-        x_ticks=[Tick(round(x_of(v), 1), latency_label(v)) for v in latency_ticks(lat_low, lat_high)],
+        x_ticks=[Tick(round(x_of(v), 1), latency_label(v) if labelled(v, span) else "")
+                 for v in latency_ticks(lat_low, lat_high)],
         y_ticks=[Tick(round(y_of(v), 1), f"{v:.0%}") for v in accuracy_ticks(acc_low)],
     )
 
@@ -106,6 +107,11 @@ def latency_ticks(low: float, high: float) -> list[float]:
     return ticks
 
 
+def labelled(value: float, decades: float) -> bool:
+    """Over more than two decades only the powers of ten get a label (the others would overlap)."""
+    return decades <= 2 or math.isclose(math.log10(value), round(math.log10(value)))
+
+
 def latency_label(value: float) -> str:
     return f"{value:g} ms"
 
@@ -118,7 +124,8 @@ def accuracy_floor_of_axis(accuracies: list[float]) -> float:
 
 
 def accuracy_ticks(low: float) -> list[float]:
-    step = 0.1 if 1.0 - low <= 0.5 else 0.2
+    span = 1.0 - low
+    step = 0.05 if span <= 0.3 else 0.1 if span <= 0.5 else 0.2
     count = round((1.0 - low) / step)
     return [round(1.0 - i * step, 2) for i in range(count, -1, -1)]
 

@@ -19,4 +19,4 @@ class UploadForm(forms.Form):
         track_field.queryset = competition.tracks.select_related("competition")
         track_field.to_field_name = "slug"
         track_field.label_from_instance = lambda track: f"{track.slug} ({track.get_task_display()})"
-        self.fields["file"].widget.attrs.update(accept=".onnx")
+        self.fields["file"].widget.attrs.update({"accept": ".onnx", "aria-describedby": "drop-hint"})

@@ -78,7 +78,7 @@ def test_leaderboard_ranks_marks_baselines_and_never_ranks_over_limit(competitio
     # The chart plots the three eligible models, the front among them, with size as radius.
     chart = html.split("<figure", 1)[1]
     assert len(re.findall(r'<circle class="point', chart.split("<figcaption>")[0])) == 3
-    assert '<polyline class="front"' in chart
+    assert 'class="point on-front' in chart  # the Pareto front is highlighted
     assert "Download results" not in html  # organizer tools stay hidden from anonymous users
 
 

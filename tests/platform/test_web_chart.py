@@ -1,0 +1,53 @@
+"""The Pareto chart's geometry and the pages' number formats, as plain functions."""
+
+from __future__ import annotations
+
+import pytest
+from web.chart import Point, accuracy_ticks, build_chart, latency_range, latency_ticks, radius
+from web.templatetags.arena_format import megabytes, milliseconds, per_mb, percent
+
+
+def point(sid: int, accuracy: float, latency_ms: float, size_bytes: int, **extra) -> Point:
+    return Point(sid, f"user{sid}", accuracy, latency_ms, size_bytes, **extra)
+
+
+def test_more_accurate_is_higher_faster_is_further_left_bigger_is_larger():
+    chart = build_chart([point(1, 0.95, 0.5, 40_000), point(2, 0.90, 5.0, 10_000),
+                         point(3, 0.99, 50.0, 160_000, on_front=True)])
+    by_id = {m.point.submission_id: m for m in chart.markers}
+    assert by_id[3].y < by_id[1].y < by_id[2].y  # SVG y grows downwards
+    assert by_id[1].x < by_id[2].x < by_id[3].x
+    assert by_id[2].r < by_id[1].r < by_id[3].r == 16.0
+    # Area, not radius, follows size: 4x the bytes is 2x the radius.
+    assert by_id[1].r == pytest.approx(by_id[3].r / 2, abs=0.1)
+    for marker in chart.markers:
+        assert chart.plot_left <= marker.x <= chart.plot_right
+        assert chart.plot_top <= marker.y <= chart.plot_bottom
+    assert [m.point.submission_id for m in chart.markers][-1] == 2  # small ones drawn last, on top
+
+
+def test_axes_cover_the_points_in_whole_decades_and_tenths():
+    assert latency_range([0.03, 7.0]) == (0.01, 10.0)
+    assert latency_range([2.0, 2.0]) == (1.0, 10.0)
+    assert latency_range([]) == (1.0, 10.0)
+    assert latency_ticks(1.0, 10.0) == [1, 2, 5, 10]
+    assert accuracy_ticks(0.8) == [0.8, 0.85, 0.9, 0.95, 1.0]
+    assert accuracy_ticks(0.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    chart = build_chart([point(1, 0.93, 0.05, 1000), point(2, 0.97, 40.0, 1000)])
+    labels = [t.text for t in chart.x_ticks if t.text]
+    assert labels == ["0.01 ms", "0.1 ms", "1 ms", "10 ms", "100 ms"]  # 4 decades: 10^k only
+    assert [t.text for t in chart.y_ticks] == ["90%", "95%", "100%"]
+
+
+def test_an_empty_board_still_draws_axes():
+    chart = build_chart([])
+    assert chart.markers == [] and chart.x_ticks and chart.y_ticks
+    assert radius(0, []) == 4.0
+
+
+def test_number_formats_use_decimal_megabytes():
+    assert percent(0.98765) == "98.77%" and percent(None) == "—"
+    assert milliseconds(0.0123) == "0.012 ms" and milliseconds(12.345) == "12.35 ms"
+    assert megabytes(999) == "999 B" and megabytes(42_000) == "42.0 kB"
+    assert megabytes(10_000_000) == "10.00 MB"
+    assert per_mb(32.66) == "32.7 per MB" and per_mb(12_345.6) == "12,346 per MB"
