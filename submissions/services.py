@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from competitions.models import Track
 from competitions.services import join
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -82,10 +83,8 @@ def _reserve(track: Track, user, artifact: StoredArtifact, label: str,
 
 def validate_and_queue(submission: Submission) -> None:
     """The validation gate, run in the request so the student learns at once what is wrong."""
-    from evaluator.validation import validate
-
     try:
-        report = validate(read_artifact(submission.artifact_path), submission.track.task)
+        report = _validator()(read_artifact(submission.artifact_path), submission.track.task)
     except Exception:  # a bug in the gate is the platform's fault, never the student's
         log.exception("validation crashed for submission %s", submission.pk)
         _finish(submission, Status.FAILED,
@@ -102,6 +101,18 @@ def validate_and_queue(submission: Submission) -> None:
     submission.save(update_fields=["validation_report", "validated_at", "status", "queued_at",
                                    "updated_at"])
     enqueue(submission.pk)
+
+
+def _validator():
+    """The evaluator's gate; by default in a locked-down child, so a file that crashes onnx's
+    C++ checker costs a refusal, not a web worker."""
+    if settings.ARENA_VALIDATE_ISOLATED:
+        from evaluator.validation.isolated import validate_isolated
+
+        return validate_isolated
+    from evaluator.validation import validate
+
+    return validate
 
 
 def _finish(submission: Submission, status: str, *, error: str, failure_kind: str = "") -> None:

@@ -141,6 +141,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # --- Evaluator ------------------------------------------------------------------------------------
+# Validate uploads in a locked-down child process (about half a second more per upload).
+ARENA_VALIDATE_ISOLATED = _env_bool("ARENA_VALIDATE_ISOLATED", True)
 # Where the prepared datasets live (None: the evaluator's own default).
 ARENA_DATA_DIR = os.environ.get("ARENA_DATA_DIR") or None
 ARENA_LATENCY_PROTOCOL = os.environ.get("ARENA_LATENCY_PROTOCOL", "standard")

@@ -45,9 +45,11 @@ def _drop_connections() -> None:
 
 @pytest.fixture(autouse=True)
 def isolated_platform(settings, tmp_path):
-    """Artifacts in a tmp dir, an in-memory broker for tasks sent from the test process, no
-    throttle counts left over from another test."""
+    """Artifacts in a tmp dir, in-process validation, an in-memory broker for tasks sent from the
+    test process, no throttle counts left over from another test."""
     settings.ARENA_ARTIFACT_DIR = tmp_path / "artifacts"
+    # The same gate in this process (fast); the integration tests run it in its child process.
+    settings.ARENA_VALIDATE_ISOLATED = False
     old = point_celery_at("memory://")
     cache.clear()
     yield
