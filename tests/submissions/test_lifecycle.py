@@ -135,3 +135,36 @@ def test_the_task_scores_with_the_real_evaluator(queued, competition, make_user,
     assert tasks.score_submission.run(nan.pk) == "rejected"
     nan.refresh_from_db()
     assert nan.failure_kind == "bad_output" and nan.error
+
+
+def test_the_periodic_task_resends_what_it_requeues(queued, monkeypatch):
+    sent = []
+    monkeypatch.setattr(tasks.score_submission, "delay", sent.append)
+    lifecycle.claim(queued.pk)
+    Submission.objects.filter(pk=queued.pk).update(
+        scoring_started_at=timezone.now() - timedelta(days=1))
+    assert tasks.requeue_stuck_submissions.run() == [queued.pk]
+    assert sent == [queued.pk]
+
+
+def test_the_beat_schedule_runs_the_requeue_task():
+    from arena.celery import app
+
+    entry = app.conf.beat_schedule["requeue-stuck-submissions"]
+    assert entry["task"] == tasks.requeue_stuck_submissions.name
+    assert tasks.score_submission.acks_late and tasks.score_submission.reject_on_worker_lost
+    assert 0 < tasks.score_submission.soft_time_limit < tasks.score_submission.time_limit
+
+
+def test_rebuild_command_recomputes_stored_rows(queued, capsys):
+    from django.core.management import call_command
+
+    token = lifecycle.claim(queued.pk)
+    lifecycle.record_scorecard(queued.pk, token, scorecard(accuracy=0.3))
+    track = queued.track
+    assert LeaderboardEntry.objects.filter(track=track, category="speed").count() == 0
+    track.accuracy_floor = 0.2  # the organizer lowers the floor: the model now ranks for speed
+    track.save()
+    call_command("rebuild_leaderboards", "course")
+    assert LeaderboardEntry.objects.filter(track=track, category="speed").count() == 2
+    assert "course/mnist" in capsys.readouterr().out
