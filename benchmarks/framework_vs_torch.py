@@ -33,15 +33,19 @@ CNN_WIDTHS = (32, 32, 64, 64, 128)
 POOL_AFTER = (1, 3, 4)  # a 2x2 max-pool follows these conv layers
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+def median_seconds(ours: Callable[[], object], theirs: Callable[[], object], repeats: int,
+                   warmup: int = 2) -> tuple[float, float]:
+    """Median wall time of each, timed in alternation so both see the same machine load."""
     for _ in range(warmup):
-        fn()
-    times = []
+        ours()
+        theirs()
+    times: dict[str, list[float]] = {"ours": [], "theirs": []}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for key, fn in (("ours", ours), ("theirs", theirs)):
+            start = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - start)
+    return statistics.median(times["ours"]), statistics.median(times["theirs"])
 
 
 def cnn_layers(lib) -> list:
@@ -79,7 +83,7 @@ def conv_workload(torch, repeats: int) -> tuple[float, float]:
         tconv.zero_grad()
         tconv(tx).sum().backward()
 
-    return median_seconds(ours, repeats), median_seconds(theirs, repeats)
+    return median_seconds(ours, theirs, repeats)
 
 
 def mlp_workload(torch, repeats: int) -> tuple[float, float]:
@@ -99,7 +103,7 @@ def mlp_workload(torch, repeats: int) -> tuple[float, float]:
         tmlp.zero_grad()
         torch.nn.functional.cross_entropy(tmlp(tx), ty).backward()
 
-    return median_seconds(ours, repeats), median_seconds(theirs, repeats)
+    return median_seconds(ours, theirs, repeats)
 
 
 def cnn_step_workload(torch, repeats: int) -> tuple[float, float]:
@@ -126,7 +130,7 @@ def cnn_step_workload(torch, repeats: int) -> tuple[float, float]:
 
     params = sum(p.numel() for p in model.parameters())
     print(f"(CNN: {params:,} parameters)")
-    return median_seconds(ours, repeats), median_seconds(theirs, repeats)
+    return median_seconds(ours, theirs, repeats)
 
 
 def main() -> None:

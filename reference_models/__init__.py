@@ -4,6 +4,7 @@ Names mirror PyTorch (``Tensor``, ``nn.Conv2d``, ``optim.SGD``, ``no_grad``), so
 """
 
 from reference_models import nn, optim
+from reference_models.allocator import keep_freed_memory
 from reference_models.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from reference_models.random import default_generator, manual_seed
 from reference_models.tensor import (
@@ -26,6 +27,8 @@ from reference_models.tensor import (
     zeros,
     zeros_like,
 )
+
+keep_freed_memory()
 
 
 def export_onnx(*args, **kwargs):  # imported lazily: onnx is only needed for export
