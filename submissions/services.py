@@ -77,12 +77,14 @@ def _reserve(track: Track, user, artifact: StoredArtifact, label: str,
         return Submission.objects.create(
             track=track, user=user, is_baseline=as_baseline, label=label[:200],
             sha256=artifact.sha256, size_bytes=artifact.size_bytes,
-            artifact_path=artifact.path, status=Status.VALIDATING,
+            artifact_path=artifact.path, status=Status.RECEIVED,
         )
 
 
 def validate_and_queue(submission: Submission) -> None:
     """The validation gate, run in the request so the student learns at once what is wrong."""
+    submission.status = Status.VALIDATING
+    submission.save(update_fields=["status", "updated_at"])
     try:
         report = _validator()(read_artifact(submission.artifact_path), submission.track.task)
     except Exception:  # a bug in the gate is the platform's fault, never the student's
