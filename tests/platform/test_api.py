@@ -242,3 +242,10 @@ def test_anonymous_requests_are_throttled(competition, monkeypatch):
     client = client_for()
     codes = [client.get("/api/competitions/").status_code for _ in range(6)]
     assert codes == [200] * 5 + [429]
+
+
+def test_an_oversized_upload_is_refused_in_words(competition, make_user, settings):
+    settings.ARENA_MAX_UPLOAD_BYTES = 1000
+    response = upload(make_user("ann"), b"x" * 5000)
+    assert response.status_code == 413 and "upload limit" in response.json()["detail"]
+    assert Submission.objects.count() == 0
