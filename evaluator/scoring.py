@@ -98,6 +98,7 @@ def _failure_without_result(outcome: ChildOutcome, limits: SandboxLimits) -> tup
     signal_number = outcome.killed_by
     if outcome.timed_out or signal_number == signal.SIGXCPU:
         return "timeout", _timeout_message(outcome, limits)
+    # SIGKILL that was not our timeout's: on Linux that is the kernel's out-of-memory killer.
     if "bad_alloc" in outcome.stderr_tail or signal_number == signal.SIGKILL:
         return "memory", (
             f"The model used more memory than the {limits.memory_limit_mb} MB limit while {doing} "
