@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+# Environment variables that change what a run does or how fast it goes; recorded with the command.
+RECORDED_ENVIRONMENT = ("ARENA_DATA_DIR", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,9 +29,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    from evaluator.datasets import DatasetError
+
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, DatasetError) as error:
         print(f"arena {args.command}: error: {error}", file=sys.stderr)
         return 1
 
@@ -79,7 +85,7 @@ def run_train(args: argparse.Namespace) -> int:
         "limit": args.limit,
     }
     config = recipe.CONFIG.replace(**{k: v for k, v in overrides.items() if v is not None})
-    command = "python -m reference_models " + shlex.join(args.argv)
+    command = shell_command(args.argv)
     result = recipe.train(
         config, data_dir=args.data_dir, out_dir=args.out, progress=not args.no_progress,
         command=command, score=args.score,
@@ -87,3 +93,10 @@ def run_train(args: argparse.Namespace) -> int:
     print(json.dumps({k: str(v) for k, v in result.files.items()}, indent=2))
     return 0
 
+
+
+def shell_command(argv: Sequence[str]) -> str:
+    """The command that reproduces this run, with the environment variables that shaped it."""
+    environment = [f"{name}={shlex.quote(os.environ[name])}" for name in RECORDED_ENVIRONMENT
+                   if name in os.environ]
+    return " ".join([*environment, "python -m reference_models", shlex.join(argv)])
