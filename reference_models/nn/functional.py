@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
+from reference_models.nn import im2col
 from reference_models.random import get_generator
 from reference_models.tensor import (
     Tensor,
@@ -67,27 +67,10 @@ def flatten(input: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
 
 
 # ===================================================================== convolution
-def _pad_channels_last(x_nhwc: np.ndarray, ph: int, pw: int, fill: float = 0.0) -> np.ndarray:
-    """Zero-padded NHWC copy; returns ``x_nhwc`` itself (no copy) when there is no padding."""
-    if ph == 0 and pw == 0:
-        return x_nhwc
-    n, h, w, c = x_nhwc.shape
-    out = np.full((n, h + 2 * ph, w + 2 * pw, c), fill, dtype=x_nhwc.dtype)
-    out[:, ph:ph + h, pw:pw + w] = x_nhwc
-    return out
-
-
-def _windows(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, ho: int, wo: int) -> np.ndarray:
-    """Strided (N, Ho, Wo, kh, kw, C) view of every kernel window of padded NHWC ``xp`` (no copy)."""
-    s0, s1, s2, s3 = xp.strides
-    return as_strided(xp, (xp.shape[0], ho, wo, kh, kw, xp.shape[3]),
-                      (s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False)
-
-
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
            stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
            groups: int = 1) -> Tensor:
-    """2-D cross-correlation as im2col + one matrix product (per group), forward and backward."""
+    """2-D cross-correlation as im2col + BLAS matrix products (see ``nn.im2col``)."""
     x = input.data
     if x.ndim != 4:
         raise ValueError(f"conv2d expects a 4-D NCHW input, got shape {x.shape}")
@@ -97,86 +80,86 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
         raise ValueError(f"conv2d: input has {c} channels, the weight expects {cg * groups}")
     (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
     ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    og = o // groups
-
-    xp = _pad_channels_last(x.transpose(0, 2, 3, 1), ph, pw)
-    cols = np.ascontiguousarray(_windows(xp, kh, kw, sh, sw, ho, wo))  # (N,Ho,Wo,kh,kw,C)
-    # weight (O, Cg, kh, kw) -> (G, kh*kw*Cg, Og): rows ordered like a group's column entries
-    w_mat = weight.data.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1)
-    w_mat = w_mat.reshape(groups, kh * kw * cg, og)
-    if groups == 1:
-        cols = cols.reshape(n * ho * wo, kh * kw * c)
-        out = cols @ w_mat[0]
-    else:
-        cols = cols.reshape(n * ho * wo, kh * kw, groups, cg).transpose(2, 0, 1, 3)
-        cols = cols.reshape(groups, n * ho * wo, kh * kw * cg)
-        out = (cols @ w_mat).transpose(1, 0, 2).reshape(n * ho * wo, o)
+    if ho < 1 or wo < 1:
+        raise ValueError(f"conv2d: a {kh}x{kw} kernel does not fit a {h}x{w} input "
+                         f"with padding {(ph, pw)}")
+    xp = im2col.pad_channels_last(x.transpose(0, 2, 3, 1), ph, pw)
+    geometry = dict(kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), in_hw=(h, w),
+                    out_hw=(ho, wo))
+    kernels = _DenseConv if groups == 1 else _GroupedConv
+    out, backward_parts = kernels.run(xp, weight.data, groups, geometry)
     if bias is not None:
         out += bias.data
-    result = out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)  # NCHW view of NHWC memory
-
-    # Stride 1: the input gradient is itself a convolution (of the padded output gradient with
-    # the flipped kernel), one im2col + GEMM, much cheaper than kh*kw scattered col2im adds.
-    transposed_route = groups == 1 and (sh, sw) == (1, 1) and ph < kh and pw < kw and c >= 16
+    result = out.transpose(0, 3, 1, 2)  # NCHW view of NHWC memory
 
     def backward(g: np.ndarray) -> tuple:
-        g2 = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(n * ho * wo, o)
-        gb = g2.sum(axis=0) if bias is not None else None
-        gx = gw = None
-        if groups == 1:
-            if weight.requires_grad:
-                # (O, NHW) @ (NHW, K) runs about twice as fast in OpenBLAS as (K, NHW) @ (NHW, O)
-                gw_mat = (g2.T @ cols).T[None]
-            if input.requires_grad and not transposed_route:
-                dcols = g2 @ w_mat[0].T
-        else:
-            gg = g2.reshape(n * ho * wo, groups, og).transpose(1, 0, 2)
-            if weight.requires_grad:
-                gw_mat = np.swapaxes(cols, 1, 2) @ gg
-            if input.requires_grad:
-                dcols = (gg @ np.swapaxes(w_mat, 1, 2)).transpose(1, 0, 2)
-        if weight.requires_grad:
-            gw = gw_mat.reshape(groups, kh, kw, cg, og).transpose(0, 4, 3, 1, 2).reshape(
-                o, cg, kh, kw)
-        if input.requires_grad and transposed_route:
-            gx = _conv_input_grad(g2.reshape(n, ho, wo, o), weight.data, (ph, pw))
-        elif input.requires_grad:
-            if groups == 1:
-                dcols = dcols.reshape(n, ho, wo, kh, kw, c)
-            else:  # (NHW, G, kh*kw*Cg) -> (N, Ho, Wo, kh, kw, G*Cg)
-                dcols = dcols.reshape(n, ho, wo, groups, kh, kw, cg).transpose(
-                    0, 1, 2, 4, 5, 3, 6).reshape(n, ho, wo, kh, kw, c)
-            gx = _col2im(dcols, (n, h, w, c), (sh, sw), (ph, pw))
-        return (gx, gw) if bias is None else (gx, gw, gb)
+        g_nhwc = np.ascontiguousarray(g.transpose(0, 2, 3, 1))  # free for conv-shaped gradients
+        gx, gw = backward_parts(g_nhwc, input.requires_grad, weight.requires_grad)
+        gx = None if gx is None else gx.transpose(0, 3, 1, 2)
+        if bias is None:
+            return gx, gw
+        return gx, gw, g_nhwc.reshape(-1, o).sum(axis=0)
 
     parents = (input, weight) if bias is None else (input, weight, bias)
     return record_op(result, parents, "conv2d", backward,
                      stride=(sh, sw), padding=(ph, pw), groups=groups, kernel_shape=(kh, kw))
 
 
-def _conv_input_grad(g_nhwc: np.ndarray, weight: np.ndarray,
-                     padding: tuple[int, int]) -> np.ndarray:
-    """d loss / d input of a stride-1 conv: full correlation of the gradient with flipped kernels."""
-    o, c, kh, kw = weight.shape
-    n, ho, wo, _ = g_nhwc.shape
-    h, w = ho + kh - 1 - 2 * padding[0], wo + kw - 1 - 2 * padding[1]
-    gp = _pad_channels_last(g_nhwc, kh - 1 - padding[0], kw - 1 - padding[1])
-    cols = np.ascontiguousarray(_windows(gp, kh, kw, 1, 1, h, w)).reshape(n * h * w, kh * kw * o)
-    flipped = weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
-    return (cols @ flipped).reshape(n, h, w, c).transpose(0, 3, 1, 2)
+class _DenseConv:
+    """groups=1: chunked im2col + GEMM forward and backward."""
+
+    @staticmethod
+    def run(xp: np.ndarray, weight: np.ndarray, groups: int, geo: dict):
+        out = im2col.conv_forward(xp, im2col.weight_matrix(weight), geo["kernel"], geo["stride"],
+                                  geo["out_hw"])
+
+        def backward_parts(g_nhwc: np.ndarray, need_x: bool, need_w: bool):
+            gw = gx = None
+            if need_w:
+                o, c, kh, kw = weight.shape
+                gw_rows = im2col.conv_weight_grad(xp, g_nhwc, geo["kernel"], geo["stride"])
+                gw = gw_rows.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)
+            if need_x:
+                gx = im2col.conv_input_grad(g_nhwc, weight, geo["stride"], geo["padding"],
+                                            geo["in_hw"])
+            return gx, gw
+
+        return out, backward_parts
 
 
-def _col2im(dcols: np.ndarray, shape_nhwc: tuple[int, int, int, int], stride: tuple[int, int],
-            padding: tuple[int, int]) -> np.ndarray:
-    """Add each kernel position's column gradients back onto the input: kh*kw strided adds."""
-    n, h, w, c = shape_nhwc
-    _, ho, wo, kh, kw, _ = dcols.shape
-    (sh, sw), (ph, pw) = stride, padding
-    dxp = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dcols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            dxp[:, i:i + sh * ho:sh, j:j + sw * wo:sw] += dcols[:, :, :, i, j]
-    return dxp[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
+class _GroupedConv:
+    """groups>1: every group's product in one batched matmul over the whole batch."""
+
+    @staticmethod
+    def run(xp: np.ndarray, weight: np.ndarray, groups: int, geo: dict):
+        (kh, kw), (ho, wo), (ph, pw) = geo["kernel"], geo["out_hw"], geo["padding"]
+        n, c = xp.shape[0], xp.shape[3]
+        o, cg = weight.shape[:2]
+        og, k = o // groups, kh * kw * cg
+        cols = np.ascontiguousarray(im2col.windows(xp, kh, kw, *geo["stride"], ho, wo))
+        # (N,Ho,Wo,kh,kw,G,Cg) -> (G, NHW, kh*kw*Cg): each group's window rows
+        cols = cols.reshape(n * ho * wo, kh * kw, groups, cg).transpose(2, 0, 1, 3).reshape(
+            groups, n * ho * wo, k)
+        w_mat = weight.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(
+            groups, k, og)
+        out = (cols @ w_mat).transpose(1, 0, 2).reshape(n, ho, wo, o)
+
+        def backward_parts(g_nhwc: np.ndarray, need_x: bool, need_w: bool):
+            gg = g_nhwc.reshape(n * ho * wo, groups, og).transpose(1, 0, 2)
+            gw = gx = None
+            if need_w:
+                gw = (np.swapaxes(cols, 1, 2) @ gg).reshape(groups, kh, kw, cg, og).transpose(
+                    0, 4, 3, 1, 2).reshape(o, cg, kh, kw)
+            if need_x:
+                dcols = (gg @ np.swapaxes(w_mat, 1, 2)).reshape(groups, n, ho, wo, kh, kw, cg)
+                dcols = dcols.transpose(1, 2, 3, 4, 5, 0, 6).reshape(n, ho, wo, kh, kw, c)
+                h, w = geo["in_hw"]
+                dxp = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=xp.dtype)
+                im2col.scatter_windows(dxp, dcols, geo["stride"])
+                gx = dxp[:, ph:ph + h, pw:pw + w]
+            return gx, gw
+
+        return out, backward_parts
 
 
 # ===================================================================== pooling
@@ -186,7 +169,7 @@ def _pool_setup(x: np.ndarray, kernel_size, stride, padding, fill: float):
     (ph, pw) = _pair(padding)
     n, c, h, w = x.shape
     ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    xp = _pad_channels_last(x.transpose(0, 2, 3, 1), ph, pw, fill)
+    xp = im2col.pad_channels_last(x.transpose(0, 2, 3, 1), ph, pw, fill)
     return xp, (kh, kw), (sh, sw), (ph, pw), (ho, wo)
 
 
