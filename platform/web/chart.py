@@ -26,6 +26,7 @@ class Point:
     is_baseline: bool = False
     on_front: bool = False
     label: str = ""
+    title: str = ""  # what a pointer or a screen reader gets for this point
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,17 @@ from leaderboards import ranking
 from evaluator.tasks import get_task
 
 from .chart import Point, build_chart
+from .templatetags.arena_format import megabytes, milliseconds, percent
 
 ROWS_SHOWN = 100
-CHART_POINTS = 200
+CHART_POINTS = 100  # the most accurate participants' bests, plus the front (up to as many again)
+# The rendered table and chart are kept this long: the page of every viewer polls them, and a
+# board only changes when a score is written. Viewers never share anything else (the split a
+# viewer may see is decided before the cache is asked).
+PANEL_CACHE_SECONDS = 5
+ENTRY_FIELDS = ("rank", "position", "username", "is_baseline", "label", "submission_id",
+                "accuracy", "bits_per_char", "latency_ms", "size_bytes", "accuracy_per_mb",
+                "submitted_at")
 CATEGORY_TITLES = {
     ranking.ACCURACY: "Accuracy", ranking.SPEED: "Speed", ranking.SIZE: "Size",
     ranking.EFFICIENCY: "Efficiency",
@@ -69,10 +77,17 @@ def leaderboard_context(request, competition: Competition, params) -> dict:
         "split_tabs": _tabs(competition, state, "split",
                             [("public", "Public"), ("private", "Private")]
                             if may_see_private else [("public", "Public")]),
-        "rows": list(ranking.leaderboard_entries(track, category, split, limit=ROWS_SHOWN)),
-        "chart": build_chart(chart_points(track, split)),
         "panel_url": reverse("web:leaderboard-panel", args=[competition.slug]),
+        "panel_cache_key": f"web:panel:{track.pk}:{category}:{split}",
     }
+
+
+def panel_data(context: dict) -> dict:
+    """The rows and chart of the board ``context`` names (only when the cache has no panel)."""
+    track, category, split = context["track"], context["category"], context["split"]
+    rows = ranking.leaderboard_entries(track, category, split, limit=ROWS_SHOWN)
+    return {"rows": list(rows.values(*ENTRY_FIELDS)),
+            "chart": build_chart(chart_points(track, split))}
 
 
 def _chosen_track(tracks: list, slug: str | None):
@@ -93,15 +108,24 @@ def _tabs(competition: Competition, state: dict, param: str, choices: list[tuple
 
 def chart_points(track, split: str) -> list[Point]:
     """Each participant's best accurate-enough model plus every point of the Pareto front."""
+    fields = ("submission_id", "username", "accuracy", "latency_ms", "size_bytes", "is_baseline",
+              "label")
     best = ranking.leaderboard_entries(track, ranking.ACCURACY, split, limit=CHART_POINTS)
-    front = ranking.leaderboard_entries(track, ranking.PARETO, split, limit=CHART_POINTS)
-    front_ids = {entry.submission_id for entry in front}
+    front = list(ranking.leaderboard_entries(track, ranking.PARETO, split, limit=CHART_POINTS)
+                 .values(*fields))
+    front_ids = {entry["submission_id"] for entry in front}
     points: dict[int, Point] = {}
-    for entry in [*best, *front]:
-        points.setdefault(entry.submission_id, Point(
-            submission_id=entry.submission_id, username=entry.username, accuracy=entry.accuracy,
-            latency_ms=entry.latency_ms, size_bytes=entry.size_bytes,
-            is_baseline=entry.is_baseline, on_front=entry.submission_id in front_ids,
-            label=entry.label,
-        ))
+    for entry in [*best.values(*fields), *front]:
+        if entry["submission_id"] not in points:
+            points[entry["submission_id"]] = Point(
+                **entry, on_front=entry["submission_id"] in front_ids,
+                title=point_title(entry, entry["submission_id"] in front_ids))
     return list(points.values())
+
+
+def point_title(entry: dict, on_front: bool) -> str:
+    """The tooltip and accessible name of one chart point."""
+    who = entry["username"] + (f" (baseline {entry['label']})" if entry["is_baseline"] else "")
+    facts = (f"{percent(entry['accuracy'])}, {milliseconds(entry['latency_ms'])}, "
+             f"{megabytes(entry['size_bytes'])}")
+    return f"{who}: {facts}" + (", on the Pareto front" if on_front else "")

@@ -8,9 +8,12 @@ from __future__ import annotations
 from api.views import competition_for, visible_competitions
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
 from submissions.models import Status
@@ -18,7 +21,7 @@ from submissions.quotas import QuotaExceeded
 from submissions.services import UploadRefused, submit
 
 from .forms import UploadForm
-from .leaderboard import leaderboard_context
+from .leaderboard import PANEL_CACHE_SECONDS, leaderboard_context, panel_data
 from .student import student_context
 
 
@@ -32,6 +35,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
     competition = competition_for(request, slug)
     context = leaderboard_context(request, competition, request.GET)
+    context["panel"] = rendered_panel(request, context)
     return render(request, "web/leaderboard.html", context)
 
 
@@ -40,7 +44,17 @@ def leaderboard_panel(request: HttpRequest, slug: str) -> HttpResponse:
     """The table and chart alone: what the page's script fetches to refresh itself."""
     competition = competition_for(request, slug)
     context = leaderboard_context(request, competition, request.GET)
-    return render(request, "web/_leaderboard_panel.html", context)
+    return HttpResponse(rendered_panel(request, context))
+
+
+def rendered_panel(request: HttpRequest, context: dict) -> str:
+    """The board's table and chart as HTML, from the short-lived cache when it has them."""
+    html = cache.get(context["panel_cache_key"])
+    if html is None:
+        html = render_to_string("web/_leaderboard_panel.html",
+                                {**context, **panel_data(context)}, request)
+        cache.set(context["panel_cache_key"], str(html), PANEL_CACHE_SECONDS)
+    return mark_safe(html)  # noqa: S308 - our own template's output
 
 
 @login_required
