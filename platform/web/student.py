@@ -27,6 +27,13 @@ def quota_left(track, user) -> dict:
             "total": max(track.total_limit - used.total, 0)}
 
 
+def api_token(user) -> str:
+    """The user's REST API token (made on first use), for uploading from scripts."""
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.get_or_create(user=user)[0].key
+
+
 def student_context(request, competition, form: UploadForm | None = None) -> dict:
     submissions = own_submissions(request.user, competition)
     tracks = list(competition.tracks.all())

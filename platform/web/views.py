@@ -22,7 +22,7 @@ from submissions.services import UploadRefused, submit
 
 from .forms import UploadForm
 from .leaderboard import PANEL_CACHE_SECONDS, leaderboard_context, panel_data
-from .student import student_context
+from .student import api_token, student_context
 
 
 @require_GET
@@ -64,7 +64,9 @@ def student(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         return upload(request, competition)
     form = UploadForm(competition)
-    return render(request, "web/student.html", student_context(request, competition, form))
+    context = student_context(request, competition, form)
+    context["api_token"] = api_token(request.user)
+    return render(request, "web/student.html", context)
 
 
 @login_required

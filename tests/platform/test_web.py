@@ -231,3 +231,20 @@ def test_pages_have_landmarks_labels_and_local_assets_only(competition, make_use
     assert 'role="status" aria-live="polite"' in student
     assert client.get("/static/web/arena.js").status_code == 200
     assert client.get("/static/web/arena.css").status_code == 200
+
+
+def test_cached_panel_never_carries_the_private_split_to_others(competition, make_user):
+    ann = make_user("ann")
+    scored(competition, ann, accuracy=0.9123, private_accuracy=0.9731)
+    teacher = logged_in(competition.organizers.get())
+    assert "97.31%" in teacher.get("/c/course/panel/", {"split": "private"}).content.decode()
+    for client in (Client(), logged_in(ann)):  # right after, from the render cache
+        assert "97.31%" not in client.get("/c/course/panel/", {"split": "private"}).content.decode()
+        assert "97.31%" not in client.get("/c/course/", {"split": "private"}).content.decode()
+
+
+def test_student_page_shows_the_students_own_api_token(competition, make_user):
+    ann = make_user("ann")
+    page = logged_in(ann).get("/c/course/me/").content.decode()
+    assert f"<code data-token>{ann.api_token}</code>" in page
+    assert "http://testserver/api/submissions/" in page
