@@ -10,7 +10,6 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.evaluator import model_zoo
-from tests.evaluator.scoring_helpers import tiny_data_dir  # noqa: F401  (fixture)
 
 ISSUE_KEYS = {
     "task", "split", "valid", "error", "accuracy", "bits_per_char", "latency_ms", "latency_p90_ms",
@@ -35,7 +34,7 @@ def models(tmp_path_factory):
     return paths
 
 
-def test_score_json_exit_0_with_the_issue_keys(models, tiny_data_dir):  # noqa: F811
+def test_score_json_exit_0_with_the_issue_keys(models, tiny_data_dir):
     done = _run("score", models["good"], "--task", "mnist", "--data-dir", tiny_data_dir,
                 "--json", "--quick", "--split", "public")
     assert done.returncode == 0, done.stderr
@@ -45,21 +44,21 @@ def test_score_json_exit_0_with_the_issue_keys(models, tiny_data_dir):  # noqa: 
     assert card["accuracy"] == card["splits"]["public"]["accuracy"]
 
 
-def test_score_table_for_people(models, tiny_data_dir):  # noqa: F811
+def test_score_table_for_people(models, tiny_data_dir):
     done = _run("score", models["good"], "--task", "mnist", "--data-dir", tiny_data_dir, "--quick")
     assert done.returncode == 0, done.stderr
     for words in ("accuracy", "speed index", "latency median", "public half"):
         assert words in done.stdout
 
 
-def test_rejected_model_exits_2_and_says_why(models, tiny_data_dir):  # noqa: F811
+def test_rejected_model_exits_2_and_says_why(models, tiny_data_dir):
     done = _run("score", models["custom"], "--task", "mnist", "--data-dir", tiny_data_dir, "--json")
     assert done.returncode == 2
     card = json.loads(done.stdout)
     assert card["valid"] is False and "custom-domain" in card["error"]
 
 
-def test_model_failing_in_the_sandbox_exits_2(models, tiny_data_dir):  # noqa: F811
+def test_model_failing_in_the_sandbox_exits_2(models, tiny_data_dir):
     done = _run("score", models["nan"], "--task", "mnist", "--data-dir", tiny_data_dir, "--quick")
     assert done.returncode == 2
     assert "FAILED (bad_output)" in done.stdout and "NaN" in done.stdout
@@ -85,7 +84,7 @@ def test_missing_file_and_bad_usage_exit_2(tmp_path):
     assert _run("score", tmp_path / "nope.onnx", "--task", "imagenet").returncode == 2
 
 
-def test_datasets_subcommand_is_dispatched(tiny_data_dir):  # noqa: F811
+def test_datasets_subcommand_is_dispatched(tiny_data_dir):
     done = _run("datasets", "info", "--data-dir", tiny_data_dir)
     assert done.returncode == 0, done.stderr
     assert "mnist" in done.stdout and "yes" in done.stdout

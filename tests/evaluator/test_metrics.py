@@ -25,7 +25,6 @@ from tests.evaluator.scoring_helpers import (
     bigram_model,
     initializer_arrays,
     linear_image_model,
-    tiny_data_dir,  # noqa: F401  (fixture)
 )
 
 QUICK = LatencyProtocol.quick()
@@ -112,7 +111,7 @@ def _image_model(task: str, seed: int) -> tuple[bytes, np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("task", ["mnist", "cifar10"])
-def test_scored_image_metrics_match_numpy(task, tiny_data_dir):  # noqa: F811
+def test_scored_image_metrics_match_numpy(task, tiny_data_dir):
     model, weight, bias = _image_model(task, seed=1)
     card = score(model, task, data_dir=tiny_data_dir, protocol=QUICK, timeout_s=60)
     assert card["valid"], card["error"]
@@ -155,7 +154,7 @@ def _expected_text_metrics(table: np.ndarray, segments, context: int) -> tuple[i
 
 
 @pytest.mark.parametrize("context", [7, "T"])
-def test_scored_bits_per_char_match_windows_computed_here(context, tiny_data_dir):  # noqa: F811
+def test_scored_bits_per_char_match_windows_computed_here(context, tiny_data_dir):
     rng = np.random.default_rng(2)
     table = rng.standard_normal((VOCAB, VOCAB)).astype(np.float32) * 2
     card = score(bigram_model(table, context), "tinygpt", data_dir=tiny_data_dir, protocol=QUICK,
@@ -178,7 +177,7 @@ def test_scored_bits_per_char_match_windows_computed_here(context, tiny_data_dir
     assert card["bits_per_char"] == pytest.approx(totals[2] / totals[1] / math.log(2), rel=1e-6)
 
 
-def test_deflate_rewards_pruning(tiny_data_dir):  # noqa: F811
+def test_deflate_rewards_pruning(tiny_data_dir):
     dense, weight, bias = _image_model("mnist", seed=4)
     weight[:, ::2] = 0.0
     pruned = linear_image_model("mnist", weight, bias)

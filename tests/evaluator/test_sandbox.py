@@ -21,7 +21,6 @@ from tests.evaluator import model_zoo
 from tests.evaluator.scoring_helpers import (
     batch_sized_allocation,
     index_out_of_range,
-    tiny_data_dir,  # noqa: F401  (fixture)
 )
 
 QUICK = LatencyProtocol.quick()
@@ -32,13 +31,13 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def _score(model: bytes, tiny_data_dir, **kwargs) -> dict:  # noqa: F811
+def _score(model: bytes, data_dir, **kwargs) -> dict:
     kwargs.setdefault("timeout_s", 30)
     kwargs.setdefault("memory_limit_mb", 1024)
-    return score(model, "mnist", data_dir=tiny_data_dir, protocol=QUICK, **kwargs)
+    return score(model, "mnist", data_dir=data_dir, protocol=QUICK, **kwargs)
 
 
-def test_endless_loop_is_killed_within_the_timeout(tiny_data_dir):  # noqa: F811
+def test_endless_loop_is_killed_within_the_timeout(tiny_data_dir):
     started = time.monotonic()
     card = _score(model_zoo.endless_loop(), tiny_data_dir, timeout_s=3)
     elapsed = time.monotonic() - started
@@ -48,7 +47,7 @@ def test_endless_loop_is_killed_within_the_timeout(tiny_data_dir):  # noqa: F811
     assert card["sandbox"]["wall_seconds"] < 3 + 2
 
 
-def test_allocation_sized_by_the_batch_is_contained_by_the_address_space_limit(tiny_data_dir):  # noqa: F811
+def test_allocation_sized_by_the_batch_is_contained_by_the_address_space_limit(tiny_data_dir):
     # 40 MB per image: about 2.4 GB for a 60-image batch; fine on this machine without limits.
     before = _rss_mb()
     card = _score(batch_sized_allocation(40 * 2**20), tiny_data_dir, memory_limit_mb=1024)
@@ -64,7 +63,7 @@ def test_allocation_sized_by_the_batch_is_contained_by_the_address_space_limit(t
         ("runtime_wrong_shape", "bad_output", "shape"),
     ],
 )
-def test_runtime_bad_models_from_the_zoo_fail_cleanly(name, kind, words, tiny_data_dir):  # noqa: F811
+def test_runtime_bad_models_from_the_zoo_fail_cleanly(name, kind, words, tiny_data_dir):
     card = _score(model_zoo.BAD_MODELS[name](), tiny_data_dir)
     assert card["valid"] is False
     assert card["failure_kind"] == kind
@@ -72,7 +71,7 @@ def test_runtime_bad_models_from_the_zoo_fail_cleanly(name, kind, words, tiny_da
     assert card["accuracy"] is None and card["latency_ms"] is None
 
 
-def test_every_runtime_bad_model_of_the_zoo_is_a_failure_record(tiny_data_dir):  # noqa: F811
+def test_every_runtime_bad_model_of_the_zoo_is_a_failure_record(tiny_data_dir):
     before = _rss_mb()
     for name in sorted(model_zoo.RUNTIME_BAD_MODELS):
         task = model_zoo.BAD_MODEL_TASKS[name]
@@ -84,13 +83,13 @@ def test_every_runtime_bad_model_of_the_zoo_is_a_failure_record(tiny_data_dir): 
     assert _rss_mb() - before < 100
 
 
-def test_runtime_error_in_onnxruntime_is_a_crash_naming_the_node(tiny_data_dir):  # noqa: F811
+def test_runtime_error_in_onnxruntime_is_a_crash_naming_the_node(tiny_data_dir):
     card = _score(index_out_of_range(), tiny_data_dir)
     assert card["failure_kind"] == "crash"
     assert "Gather" in card["error"] and "out of data bounds" in card["error"]
 
 
-def test_statically_invalid_models_never_reach_the_child(tiny_data_dir):  # noqa: F811
+def test_statically_invalid_models_never_reach_the_child(tiny_data_dir):
     card = _score(model_zoo.giant_constant_of_shape(), tiny_data_dir)
     assert card["failure_kind"] == "invalid"
     assert card["sandbox"].get("wall_seconds") is None  # no child was started
@@ -182,12 +181,12 @@ def test_a_child_dying_before_the_model_ran_is_the_platforms_fault():
         _failure_without_result(_outcome(None, 1, stderr="ImportError"), LIMITS)
 
 
-def test_limits_apply_to_the_child_only(tiny_data_dir):  # noqa: F811
+def test_limits_apply_to_the_child_only(tiny_data_dir):
     _score(model_zoo.mnist_cnn(), tiny_data_dir)
     assert resource.getrlimit(resource.RLIMIT_AS)[0] != 1024 * 2**20
 
 
-def test_a_child_that_cannot_start_is_a_platform_error(monkeypatch, tiny_data_dir):  # noqa: F811
+def test_a_child_that_cannot_start_is_a_platform_error(monkeypatch, tiny_data_dir):
     from evaluator.scoring import ScoringError
 
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")

@@ -15,7 +15,6 @@ from evaluator.scoring import FAILURE_KINDS, SCORECARD_KEYS, ScoringError, score
 from evaluator.tasks import TASKS
 from evaluator.validation import validate
 from tests.evaluator import model_zoo
-from tests.evaluator.scoring_helpers import tiny_data_dir  # noqa: F401  (fixture)
 
 QUICK = LatencyProtocol.quick()
 PROVENANCE_KEYS = {
@@ -25,7 +24,7 @@ PROVENANCE_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def mnist_card(tiny_data_dir):  # noqa: F811
+def mnist_card(tiny_data_dir):
     return score(model_zoo.mnist_cnn(), "mnist", split="public", data_dir=tiny_data_dir,
                  protocol=QUICK, timeout_s=60)
 
@@ -61,7 +60,7 @@ def test_provenance_and_protocol_are_recorded(mnist_card):
     assert sandbox["user"] == ("nobody" if os.getuid() == 0 else None)
 
 
-def test_top_level_accuracy_follows_the_requested_split(mnist_card, tiny_data_dir):  # noqa: F811
+def test_top_level_accuracy_follows_the_requested_split(mnist_card, tiny_data_dir):
     assert mnist_card["accuracy"] == mnist_card["splits"]["public"]["accuracy"]
     private = score(model_zoo.mnist_cnn(), "mnist", split="private", data_dir=tiny_data_dir,
                     protocol=QUICK)
@@ -77,7 +76,7 @@ def test_top_level_accuracy_follows_the_requested_split(mnist_card, tiny_data_di
     assert whole["splits"] == private["splits"] == mnist_card["splits"]
 
 
-def test_rejected_model_gives_a_full_scorecard_with_the_reasons(tiny_data_dir):  # noqa: F811
+def test_rejected_model_gives_a_full_scorecard_with_the_reasons(tiny_data_dir):
     card = score(model_zoo.custom_domain_op(), "mnist", data_dir=tiny_data_dir, protocol=QUICK)
     assert set(card) == set(SCORECARD_KEYS)
     assert card["valid"] is False and card["failure_kind"] == "invalid"
@@ -87,7 +86,7 @@ def test_rejected_model_gives_a_full_scorecard_with_the_reasons(tiny_data_dir): 
     assert set(FAILURE_KINDS) >= {card["failure_kind"]}
 
 
-def test_tinygpt_scorecard_has_bits_per_char(tiny_data_dir):  # noqa: F811
+def test_tinygpt_scorecard_has_bits_per_char(tiny_data_dir):
     card = score(model_zoo.tinygpt_fixed_context(), "tinygpt", data_dir=tiny_data_dir,
                  protocol=QUICK)
     assert card["valid"], card["error"]
@@ -100,14 +99,14 @@ def test_unprepared_dataset_is_a_platform_error(tmp_path):
         score(model_zoo.mnist_cnn(), "mnist", data_dir=tmp_path, protocol=QUICK)
 
 
-def test_unknown_split_or_task_is_the_callers_error(tiny_data_dir):  # noqa: F811
+def test_unknown_split_or_task_is_the_callers_error(tiny_data_dir):
     with pytest.raises(ValueError, match="split"):
         score(model_zoo.mnist_cnn(), "mnist", split="test", data_dir=tiny_data_dir)
     with pytest.raises(ValueError, match="task"):
         score(model_zoo.mnist_cnn(), "imagenet", data_dir=tiny_data_dir)
 
 
-def test_model_given_as_a_path(tmp_path, tiny_data_dir):  # noqa: F811
+def test_model_given_as_a_path(tmp_path, tiny_data_dir):
     path = tmp_path / "model.onnx"
     path.write_bytes(model_zoo.mnist_linear())
     assert score(path, "mnist", data_dir=tiny_data_dir, protocol=QUICK)["valid"] is True
