@@ -41,6 +41,7 @@ class Marker:
 class Tick:
     position: float
     text: str
+    major: bool = True  # narrow screens label the major ticks only
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,8 @@ def build_chart(points: list[Point], width: int = WIDTH, height: int = HEIGHT) -
     return Chart(
         width=width, height=height, plot_left=left, plot_right=right, plot_top=top,
         plot_bottom=bottom, markers=sorted(markers, key=lambda m: -m.r),  # small ones on top
-        x_ticks=[Tick(round(x_of(v), 1), latency_label(v) if labelled(v, span) else "")
-                 for v in latency_ticks(lat_low, lat_high)],
+        x_ticks=[Tick(round(x_of(v), 1), latency_label(v) if labelled(v, span) else "",
+                      is_power_of_ten(v)) for v in latency_ticks(lat_low, lat_high)],
         y_ticks=[Tick(round(y_of(v), 1), f"{v:.0%}") for v in accuracy_ticks(acc_low)],
     )
 
@@ -110,7 +111,11 @@ def latency_ticks(low: float, high: float) -> list[float]:
 
 def labelled(value: float, decades: float) -> bool:
     """Over more than two decades only the powers of ten get a label (the others would overlap)."""
-    return decades <= 2 or math.isclose(math.log10(value), round(math.log10(value)))
+    return decades <= 2 or is_power_of_ten(value)
+
+
+def is_power_of_ten(value: float) -> bool:
+    return math.isclose(math.log10(value), round(math.log10(value)), abs_tol=1e-9)
 
 
 def latency_label(value: float) -> str:

@@ -51,3 +51,10 @@ def test_number_formats_use_decimal_megabytes():
     assert megabytes(999) == "999 B" and megabytes(42_000) == "42.0 kB"
     assert megabytes(10_000_000) == "10.00 MB"
     assert per_mb(32.66) == "32.7 per MB" and per_mb(12_345.6) == "12,346 per MB"
+
+
+def test_only_powers_of_ten_are_major_ticks():
+    chart = build_chart([point(1, 0.9, 0.002, 1000), point(2, 0.95, 0.02, 1000)])
+    assert [(t.text, t.major) for t in chart.x_ticks] == [
+        ("0.001 ms", True), ("0.002 ms", False), ("0.005 ms", False), ("0.01 ms", True),
+        ("0.02 ms", False), ("0.05 ms", False), ("0.1 ms", True)]
