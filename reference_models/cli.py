@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_train_command(commands)
+    from reference_models.commands import add_student_commands
+
+    add_student_commands(commands)  # check, submit, leaderboard, compare
     return parser
 
 

@@ -1,0 +1,107 @@
+"""``arena submit MODEL --competition SLUG --track TASK``: upload with a progress bar, follow the
+status until scored, then print the scores and ranks (or the reason the model was refused)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", default=None,
+                        help="platform URL (default: $ARENA_SERVER, the config file, or "
+                        "http://127.0.0.1:8000)")
+    parser.add_argument("--token", default=None,
+                        help="API token (default: $ARENA_TOKEN or the config file)")
+
+
+def add_command(commands) -> None:
+    parser = commands.add_parser(
+        "submit", help="upload a model to a competition and wait for its scores",
+        description="Upload MODEL to a competition's track, follow it until it is scored, then "
+        "print its scores and its rank in each leaderboard category. The server and token come "
+        "from --server/--token, ARENA_SERVER/ARENA_TOKEN, or ~/.config/arena/config.json.",
+    )
+    parser.add_argument("model", type=Path, metavar="MODEL", help="the .onnx file")
+    parser.add_argument("--competition", required=True, metavar="SLUG")
+    parser.add_argument("--track", required=True, metavar="TRACK",
+                        help="the track's slug (usually the task: mnist, cifar10, tinygpt)")
+    add_connection_options(parser)
+    parser.add_argument("--no-wait", action="store_true", help="upload, print the id and stop")
+    parser.add_argument("--timeout", type=float, default=1800.0,
+                        help="seconds to wait for the scores (default 1800)")
+    parser.add_argument("--poll", type=float, default=2.0, help="seconds between status checks")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from reference_models.client import ArenaClient, ClientError, resolve_settings
+
+    console = Console()
+    if not args.model.is_file():
+        raise FileNotFoundError(f"no model file at {args.model}")
+    try:
+        client = ArenaClient(resolve_settings(args.server, args.token))
+        submission = _upload(console, client, args)
+        console.print(f"submission {submission['id']}: {submission['status']}")
+        if args.no_wait or submission["status"] == "rejected":
+            return _finish(console, client, args, submission)
+        with console.status("waiting for the scores...") as status:
+            submission = client.wait(
+                submission["id"], poll_seconds=args.poll, timeout=args.timeout,
+                on_status=lambda s: status.update(f"submission {submission['id']}: {s}..."))
+        return _finish(console, client, args, submission)
+    except ClientError as error:
+        console.print(f"[bold red]arena submit: {error}[/bold red]")
+        return 1
+
+
+def _upload(console, client, args) -> dict:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    size = args.model.stat().st_size
+    with Progress("[bold]uploading", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("upload", total=size)
+        return client.upload(args.model, args.competition, args.track,
+                             on_progress=lambda sent: progress.advance(task, sent))
+
+
+def _finish(console, client, args, submission: dict) -> int:
+    status = submission["status"]
+    if status == "rejected":
+        console.print("[bold red]rejected[/bold red]: " + (submission.get("error") or ""))
+        return 1
+    if status == "failed":
+        console.print("[bold red]failed[/bold red] (a platform problem, not your model's; it "
+                      "may be retried): " + (submission.get("error") or ""))
+        return 1
+    if status not in ("scored", "over_limit"):
+        return 0  # --no-wait
+    _print_scores(console, submission)
+    if status == "scored":
+        ranks = client.ranks(args.competition, args.track, submission["id"])
+        console.print("ranks on the public leaderboard: " + ", ".join(
+            f"{category} {'#' + str(rank) if rank else '-'}" for category, rank in ranks.items()))
+    return 0
+
+
+def _print_scores(console, submission: dict) -> None:
+    scores = submission.get("scores") or {}
+    public = (scores.get("splits") or {}).get("public") or {}
+    over = " [yellow](over the track's limits: not ranked)[/yellow]" if scores.get(
+        "over_limit") else ""
+    parts = []
+    if public.get("accuracy") is not None:
+        parts.append(f"accuracy {public['accuracy']:.2%} (public split)")
+    if public.get("bits_per_char") is not None:
+        parts.append(f"{public['bits_per_char']:.3f} bits/char")
+    if scores.get("latency_ms") is not None:
+        parts.append(f"latency {scores['latency_ms']:.3f} ms")
+    if scores.get("speed_index") is not None:
+        parts.append(f"speed index {scores['speed_index']:.2f}")
+    if scores.get("size_bytes") is not None:
+        parts.append(f"size {scores['size_bytes']:,} bytes")
+    console.print(f"[bold green]{submission['status']}[/bold green]: " + ", ".join(parts) + over)
