@@ -9,15 +9,11 @@ random crops (padding 4) and horizontal flips.
 
 from __future__ import annotations
 
-import time
-from functools import partial
 from pathlib import Path
 
-from reference_models import manual_seed, nn, optim
+from reference_models import nn
 from reference_models.data import Compose, RandomCrop, RandomHorizontalFlip, ToModelInput
-from reference_models.nn import functional as F
-from reference_models.recipes.common import RunResult, TrainingConfig, finish_run, image_loaders
-from reference_models.train import fit
+from reference_models.recipes.common import RunResult, TrainingConfig, train_image_classifier
 
 NAME = "cifar10-cnn"
 TASK = "cifar10"
@@ -55,24 +51,9 @@ def train(
     command: str | None = None,
     score: bool = False,
 ) -> RunResult:
-    started = time.perf_counter()
-    manual_seed(config.seed)
+    """Train from scratch; write the checkpoint, the .onnx and the run record into ``out_dir``."""
     augment = Compose([RandomCrop(32, padding=4), RandomHorizontalFlip(), ToModelInput(TASK)])
-    train_loader, val_loader = image_loaders(TASK, config, data_dir, augment)
-    model = build_model()
-    optimizer = optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum,
-        weight_decay=config.weight_decay, nesterov=config.nesterov,
-    )
-    scheduler = optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * len(train_loader)
-    )
-    loss_fn = partial(F.cross_entropy, label_smoothing=config.label_smoothing)
-    history = fit(
-        model, train_loader, optimizer, loss_fn, config.epochs, scheduler=scheduler,
-        val_loader=val_loader, seed=config.seed, progress=progress,
-    )
-    return finish_run(
-        NAME, TASK, model, config, history, out_dir, started=started, command=command,
-        score=score, data_dir=data_dir,
+    return train_image_classifier(
+        NAME, TASK, build_model, augment, config, data_dir, out_dir,
+        progress=progress, command=command, score=score,
     )

@@ -12,15 +12,19 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from reference_models import manual_seed, optim
 from reference_models.checkpoint import save_checkpoint, versions
 from reference_models.data import DataLoader, TensorDataset, ToModelInput, load_task_data
-from reference_models.train import History
+from reference_models.nn import functional as F
+from reference_models.train import History, fit
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,43 @@ class RunResult:
     files: dict[str, Path]
     history: History
     record: dict[str, Any] = field(default_factory=dict)
+
+
+def train_image_classifier(
+    name: str,
+    task: str,
+    build_model: Callable,
+    augment: Callable,
+    config: TrainingConfig,
+    data_dir: str | Path | None = None,
+    out_dir: str | Path = "runs",
+    *,
+    progress: bool = True,
+    command: str | None = None,
+    score: bool = False,
+) -> RunResult:
+    """The baselines' training script: SGD (Nesterov, weight decay) with a one-cycle schedule and
+    label-smoothed cross-entropy on ``augment``-ed batches, then save, export and record."""
+    started = time.perf_counter()
+    manual_seed(config.seed)
+    train_loader, val_loader = image_loaders(task, config, data_dir, augment)
+    model = build_model()
+    optimizer = optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum,
+        weight_decay=config.weight_decay, nesterov=config.nesterov,
+    )
+    scheduler = optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * len(train_loader)
+    )
+    loss_fn = partial(F.cross_entropy, label_smoothing=config.label_smoothing)
+    history = fit(
+        model, train_loader, optimizer, loss_fn, config.epochs, scheduler=scheduler,
+        val_loader=val_loader, seed=config.seed, progress=progress,
+    )
+    return finish_run(
+        name, task, model, config, history, out_dir, started=started, command=command,
+        score=score, data_dir=data_dir,
+    )
 
 
 def image_loaders(task: str, config: TrainingConfig, data_dir, train_transform):
