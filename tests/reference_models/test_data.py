@@ -158,30 +158,41 @@ def test_text_windows_pair_each_token_with_the_next():
 
 
 @pytest.mark.integration
-def test_task_data_come_from_the_evaluator_readers_with_a_fixed_holdout(prepared_data_dir):
-    train_x, train_y = load_task_data("mnist", "train", prepared_data_dir)
-    val_x, val_y = load_task_data("mnist", "validation", prepared_data_dir)
+def test_task_data_come_from_the_evaluator_readers_with_a_fixed_holdout(prepared_mnist_dir):
+    train_x, train_y = load_task_data("mnist", "train", prepared_mnist_dir)
+    val_x, val_y = load_task_data("mnist", "validation", prepared_mnist_dir)
     assert train_x.dtype == np.uint8 and train_x.shape[1:] == (1, 28, 28)
     assert train_y.dtype == np.int64
     assert len(val_x) == VALIDATION_SIZE["mnist"] and len(train_x) + len(val_x) == 60_000
-    everything, labels = load_task_data("mnist", "train", prepared_data_dir, validation_size=0)
+    everything, labels = load_task_data("mnist", "train", prepared_mnist_dir, validation_size=0)
     assert len(everything) == 60_000
     # the hold-out does not overlap the rest: together they are the whole training set
     sums = np.sort(np.concatenate([train_x, val_x]).reshape(60_000, -1).sum(axis=1))
     assert np.array_equal(sums, np.sort(everything.reshape(60_000, -1).sum(axis=1)))
-    again, _ = load_task_data("mnist", "validation", prepared_data_dir)
+    again, _ = load_task_data("mnist", "validation", prepared_mnist_dir)
     assert np.array_equal(again, val_x)
 
 
+@pytest.fixture(scope="module")
+def prepared_tinygpt_dir(shared_datasets, tmp_path_factory):
+    from evaluator.datasets import import_from
+
+    data_dir = tmp_path_factory.mktemp("prepared-tinygpt")
+    import_from(shared_datasets, data_dir, ["tinygpt"])  # a fraction of a second
+    return data_dir
+
+
 @pytest.mark.integration
-def test_tinygpt_data_are_token_ids_ending_in_the_holdout(prepared_data_dir):
+def test_tinygpt_data_are_token_ids_ending_in_the_holdout(prepared_tinygpt_dir):
     from evaluator.tasks import TINYGPT_VOCABULARY
 
-    train_ids, none = load_task_data("tinygpt", "train", prepared_data_dir)
-    val_ids, _ = load_task_data("tinygpt", "validation", prepared_data_dir)
+    train_ids, none = load_task_data("tinygpt", "train", prepared_tinygpt_dir)
+    val_ids, _ = load_task_data("tinygpt", "validation", prepared_tinygpt_dir)
     assert none is None and train_ids.dtype == np.int64
     assert len(val_ids) == VALIDATION_SIZE["tinygpt"]
     assert 0 <= train_ids.min() and train_ids.max() < len(TINYGPT_VOCABULARY)
+    everything, _ = load_task_data("tinygpt", "train", prepared_tinygpt_dir, validation_size=0)
+    assert np.array_equal(np.concatenate([train_ids, val_ids]), everything)
 
 
 def test_unknown_split_is_refused():
