@@ -23,6 +23,7 @@ CHART_POINTS = 100  # the most accurate participants' bests, plus the front (up 
 # board only changes when a score is written. Viewers never share anything else (the split a
 # viewer may see is decided before the cache is asked).
 PANEL_CACHE_SECONDS = 5
+REFRESH_SECONDS = 10  # how often an open page fetches its board again (paused while hidden)
 ENTRY_FIELDS = ("rank", "position", "username", "is_baseline", "label", "submission_id",
                 "accuracy", "bits_per_char", "latency_ms", "size_bytes", "accuracy_per_mb",
                 "submitted_at")
@@ -78,6 +79,7 @@ def leaderboard_context(request, competition: Competition, params) -> dict:
                             [("public", "Public"), ("private", "Private")]
                             if may_see_private else [("public", "Public")]),
         "panel_url": reverse("web:leaderboard-panel", args=[competition.slug]),
+        "refresh_seconds": REFRESH_SECONDS,
         "panel_cache_key": f"web:panel:{track.pk}:{category}:{split}",
     }
 

@@ -92,6 +92,31 @@ def drop_file(page, selector: str, name: str, content: bytes) -> None:
     )
 
 
+def assert_polling_pauses_while_hidden(page) -> None:
+    """Count the page's refresh requests with a fast refresh: they stop while the tab is hidden
+    and one goes out at once when it is shown again."""
+    page.evaluate("""() => {
+        window.refreshes = 0;
+        const fetchOriginal = window.fetch;
+        window.fetch = (...args) => { window.refreshes += 1; return fetchOriginal(...args); };
+        document.querySelector("[data-leaderboard]").dataset.refreshSeconds = "0.2";
+        window.setHidden = (hidden) => {
+            Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
+            document.dispatchEvent(new Event("visibilitychange"));
+        };
+        window.setHidden(false);
+    }""")
+    page.wait_for_function("window.refreshes >= 3", timeout=10_000)
+    page.evaluate("window.setHidden(true)")
+    page.wait_for_timeout(300)  # let a request in flight finish
+    paused_at = page.evaluate("window.refreshes")
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.refreshes") == paused_at, "it kept polling while hidden"
+    page.evaluate("window.setHidden(false)")
+    assert page.evaluate("window.refreshes") == paused_at + 1, "no refresh when shown again"
+    page.evaluate('document.querySelector("[data-leaderboard]").dataset.refreshSeconds = "1"')
+
+
 @pytest.mark.timeout(300)
 def test_student_uploads_through_the_form_and_the_leaderboard_updates_itself(
         platform_url, browser):
@@ -108,6 +133,7 @@ def test_student_uploads_through_the_form_and_the_leaderboard_updates_itself(
         "teacher", timeout=120_000)
     expect(board.locator("tr.baseline td").first).to_have_text("Baseline")
     board.evaluate("window.loadedOnce = true")  # gone if anything reloads the page
+    assert_polling_pauses_while_hidden(board)
 
     # Keyboard: arrow keys move between the category tabs and load the chosen board in place.
     board.get_by_role("tab", name="Accuracy").focus()

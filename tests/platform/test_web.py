@@ -60,7 +60,9 @@ def test_anonymous_sees_public_leaderboards_only(competition, unlisted):
     assert client.get("/c/course/").status_code == 200
     assert client.get("/c/secret/").status_code == 404
     assert client.get("/c/secret/panel/").status_code == 404
-    assert client.get("/c/nowhere/").status_code == 404
+    missing = client.get("/c/nowhere/")
+    assert missing.status_code == 404 and "Unlisted competitions are visible only" in (
+        missing.content.decode())
 
 
 def test_leaderboard_ranks_marks_baselines_and_never_ranks_over_limit(competition, make_user):

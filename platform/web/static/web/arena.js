@@ -2,7 +2,6 @@
    No framework; the server renders every piece of HTML, this script only fetches fresh fragments. */
 (function () {
   "use strict";
-  var LEADERBOARD_EVERY_MS = 10000;
   var BUSY_EVERY_MS = 2500;
   var IDLE_EVERY_MS = 30000;
 
@@ -53,7 +52,7 @@
       }, function () {
         status.textContent = "Could not refresh the leaderboard; trying again shortly.";
       });
-    }, function () { return LEADERBOARD_EVERY_MS; });
+    }, function () { return Number(section.dataset.refreshSeconds) * 1000; });
 
     function syncLinks() {
       section.querySelectorAll('[role="tab"]').forEach(function (tab) {
