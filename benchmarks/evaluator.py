@@ -7,7 +7,9 @@
    inference of the same images in this process (same session settings, batch 256). The ratio that
    matters excludes the latency protocol's own fixed budget (throughput + latency stages): aim <= 1.25.
 2. Stability: the coefficient of variation of the latency median (and of the speed index) over
-   ``--repeats`` full scorings of one model with the standard protocol: aim <= 2%.
+   ``--repeats`` full scorings of one model with the standard protocol: aim <= 2%. As a control,
+   the same model timed alone in fresh processes on the same core, without the evaluator, shows
+   how much of that variation is the machine's.
 
 The CNN is built here with onnx.helper (fixed seed), so the benchmark needs no trained model. CIFAR-10
 must be prepared in ``--data-dir``; if it is not, it is imported from ``--shared`` into that folder.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,6 +40,7 @@ from evaluator.datasets import (  # noqa: E402
 )
 from evaluator.latency import LatencyProtocol  # noqa: E402
 from evaluator.runtime import make_session  # noqa: E402
+from evaluator.sandbox import default_cpu  # noqa: E402
 from evaluator.scoring import score  # noqa: E402
 
 BATCH = 256
@@ -82,6 +86,28 @@ def bare_inference_seconds(model: bytes, data_dir: Path) -> float:
     return time.perf_counter() - started
 
 
+CONTROL = """
+import os, sys, time, numpy as np
+from evaluator.runtime import make_session
+os.sched_setaffinity(0, {int(sys.argv[1])})
+session = make_session(sys.stdin.buffer.read())
+x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
+for _ in range(20):
+    session.run(None, {"image": x})
+times, started = [], time.perf_counter()
+while len(times) < 100 or time.perf_counter() - started < 2.0:
+    t = time.perf_counter_ns(); session.run(None, {"image": x}); times.append(time.perf_counter_ns() - t)
+print(np.median(times) / 1e6)
+"""
+
+
+def control_median_ms(model: bytes) -> float:
+    """Batch-1 median of the model alone in a fresh process on the scoring core (no evaluator)."""
+    done = subprocess.run([sys.executable, "-c", CONTROL, str(default_cpu())], input=model,
+                          capture_output=True, check=True, cwd=ROOT)
+    return float(done.stdout)
+
+
 def ensure_cifar(data_dir: Path, shared: Path) -> None:
     try:
         prepared_entry("cifar10", data_dir)
@@ -102,9 +128,10 @@ def main() -> None:
     protocol = LatencyProtocol.standard()
 
     # Bare inference and full scoring alternate, so both see the same machine load over the run.
-    cards, walls, bares = [], [], []
+    cards, walls, bares, controls = [], [], [], []
     for _ in range(args.repeats):
         bares.append(bare_inference_seconds(model, args.data_dir))
+        controls.append(control_median_ms(model))
         started = time.perf_counter()
         cards.append(score(model, "cifar10", data_dir=args.data_dir, protocol=protocol))
         walls.append(time.perf_counter() - started)
@@ -138,6 +165,8 @@ def main() -> None:
           f"min {min(medians):.4f}, max {max(medians):.4f}")
     print(f"  CV of latency median  {100 * cv(medians):6.2f} %   (aim <= 2%)")
     print(f"  CV of speed index     {100 * cv(indexes):6.2f} %")
+    print(f"  control: the model alone in {args.repeats} fresh processes (no evaluator), median "
+          f"{statistics.median(controls):.4f} ms, CV {100 * cv(controls):.2f} %")
     print(f"  reference median      {statistics.median(c['reference_latency_ms'] for c in cards):.4f}"
           f" ms; noisy attempts repeated: {sum(len(c['latency_attempts']) - 1 for c in cards)}")
     print(f"  accuracy {first['accuracy']:.4f} (random weights), peak memory "
