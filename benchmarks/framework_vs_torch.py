@@ -1,6 +1,6 @@
 """The reference framework against PyTorch, side by side in one process, same weights, 2 threads.
 
-    .venv/bin/python benchmarks/framework_vs_torch.py [--repeats 10]
+    .venv/bin/python benchmarks/framework_vs_torch.py [--repeats 10] [--threads 2]
 
 Prints the median wall time of each workload (after warm-up) for both frameworks and the ratio
 ours / PyTorch: a Conv2d 3->32 3x3 forward+backward, an MLP 784->256->10 forward+backward, and one
@@ -10,10 +10,11 @@ full training step of the 160k-parameter CIFAR-10 CNN at batch 128.
 from __future__ import annotations
 
 import os
+import sys
 
 # BLAS reads its thread count when numpy loads, so this must come before any numpy import
 # (only when run as a script: tests import cnn_layers from here and must not change the env).
-THREADS = "2"
+THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "2"
 if __name__ == "__main__":
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[_var] = THREADS
@@ -136,6 +137,7 @@ def cnn_step_workload(torch, repeats: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per workload")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP threads for each")
     args = parser.parse_args()
     import torch
 
