@@ -85,6 +85,9 @@ def _finish(console, client, args, submission: dict) -> int:
         ranks = client.ranks(args.competition, args.track, submission["id"])
         console.print("ranks on the public leaderboard: " + ", ".join(
             f"{category} {'#' + str(rank) if rank else '-'}" for category, rank in ranks.items()))
+        if None in ranks.values():
+            console.print("(-: not ranked there: under the track's accuracy floor, over a limit, "
+                          "or not your best submission)")
     return 0
 
 
