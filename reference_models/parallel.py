@@ -16,6 +16,7 @@ after another in the calling thread, which is always correct.
 from __future__ import annotations
 
 import ctypes
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -66,6 +67,16 @@ def workers() -> int:
                                        initializer=lambda: set_local(1))
             _workers = count
     return _workers
+
+
+def _forget_pool_after_fork() -> None:
+    """Threads do not survive fork(): a child (e.g. a data-loading worker) starts its own pool."""
+    global _pool, _workers
+    _pool, _workers = None, None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def map_chunks(fn: Callable[[T], R], chunks: Iterable[T]) -> list[R]:
