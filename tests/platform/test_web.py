@@ -250,3 +250,18 @@ def test_student_page_shows_the_students_own_api_token(competition, make_user):
     page = logged_in(ann).get("/c/course/me/").content.decode()
     assert f"<code data-token>{ann.api_token}</code>" in page
     assert "http://testserver/api/submissions/" in page
+
+
+def test_organizer_links_open_the_admin_filtered_to_the_competition(competition, unlisted,
+                                                                   make_user):
+    scored(competition, make_user("ann"), name="anns.onnx")
+    scored(unlisted, unlisted.organizers.get(), baseline=True)  # another competition's
+    teacher = logged_in(competition.organizers.get())
+    page = teacher.get("/c/course/").content.decode()
+    links = re.findall(r'href="(/admin/[^"]+)"', page)
+    assert len(links) == 2
+    for link in links:
+        response = teacher.get(link.replace("&amp;", "&"))
+        assert response.status_code == 200, link
+    submissions = teacher.get(links[1].replace("&amp;", "&")).content.decode()
+    assert "1 submission" in submissions  # the admin's count line: the filter took
