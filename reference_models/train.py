@@ -129,7 +129,7 @@ def _train_one_epoch(model, loader, optimizer, loss_fn, epoch, epochs, bar, batc
         optimizer.step()
         if batch_scheduler is not None:
             batch_scheduler.step()
-        metrics.update(float(loss.data), np.asarray(logits.data), np.asarray(targets))
+        metrics.update(float(loss.data), _array(logits), _array(targets))
         elapsed = time.perf_counter() - started
         bar.advance(metrics, metrics.count / max(elapsed, 1e-9))
     seconds = time.perf_counter() - started
@@ -159,7 +159,7 @@ def evaluate(model, loader: Iterable, loss_fn: Callable | None = None) -> dict[s
             for inputs, targets in loader:
                 logits = model(_tensor(inputs))
                 loss = float(loss_fn(logits, targets).data) if loss_fn is not None else 0.0
-                metrics.update(loss, np.asarray(logits.data), np.asarray(targets))
+                metrics.update(loss, _array(logits), _array(targets))
     finally:
         model.train(was_training)
     result = {"accuracy": metrics.accuracy, "examples": metrics.count}
@@ -172,6 +172,11 @@ def _tensor(inputs):
     from reference_models import Tensor
 
     return inputs if isinstance(inputs, Tensor) else Tensor(inputs)
+
+
+def _array(value) -> np.ndarray:
+    """The numpy array of a Tensor (or of an array: loaders may yield either)."""
+    return np.asarray(getattr(value, "data", value))
 
 
 def _length(loader) -> int | None:

@@ -110,3 +110,13 @@ def test_token_accuracy_counts_every_position_of_a_sequence_model():
     targets = np.array([[1, 1, 0], [1, 2, 3]])
     metrics.update(2.0, logits, targets)
     assert metrics.accuracy == pytest.approx(3 / 6) and metrics.loss == pytest.approx(2.0)
+
+
+def test_a_loader_may_yield_tensors_instead_of_arrays():
+    from reference_models import Tensor
+
+    model, optimizer, loader = setup()
+    tensors = [(Tensor(x), Tensor(y)) for x, y in loader]
+    history = fit(model, tensors, optimizer, F.cross_entropy, epochs=2, progress=False)
+    assert history.last.train_accuracy > 0.8
+    assert evaluate(model, tensors)["examples"] == 512
