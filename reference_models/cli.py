@@ -68,6 +68,8 @@ def add_train_command(commands) -> None:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="override the recipe's batch size")
     parser.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="override the recipe's optimizer steps (step-based recipes: tinygpt)")
     parser.add_argument("--limit", type=int, default=None,
                         help="train on only the first N training examples (quick trials)")
     parser.add_argument("--out", type=Path, default=Path("runs"),
@@ -85,7 +87,7 @@ def run_train(args: argparse.Namespace) -> int:
     recipe = get_recipe(args.recipe)
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-        "limit": args.limit,
+        "limit": args.limit, "steps": args.steps,
     }
     config = recipe.CONFIG.replace(**{k: v for k, v in overrides.items() if v is not None})
     command = shell_command(args.argv)

@@ -409,6 +409,92 @@ def _batch_norm(b: _GraphBuilder, t: Tensor) -> None:
            epsilon=float(attrs["eps"]))
 
 
+# ===================================================================== language-model ops
+def _reduce_mean(b: _GraphBuilder, x: str, axes: list[int]) -> str:
+    if b.opset >= 18:
+        return b.node("ReduceMean", [x, b.ints(axes, "axes")], keepdims=1)
+    return b.node("ReduceMean", [x], axes=axes, keepdims=1)
+
+
+@_emits("layer_norm")
+def _layer_norm(b: _GraphBuilder, t: Tensor) -> None:
+    x, *rest = t._prev
+    attrs, names = t._attrs, [b.name(p) for p in rest]
+    shape = x.shape[attrs["axis"]:]
+    scale = names.pop(0) if attrs["has_weight"] else b.constant(np.ones(shape, x.dtype), "ln_scale")
+    inputs = [b.name(x), scale] + ([names.pop(0)] if attrs["has_bias"] else [])
+    b.node("LayerNormalization", inputs, b.out(t), axis=attrs["axis"], epsilon=attrs["eps"])
+
+
+@_emits("rms_norm")
+def _rms_norm(b: _GraphBuilder, t: Tensor) -> None:
+    x = b.name(t._prev[0])
+    mean_square = _reduce_mean(b, b.node("Mul", [x, x]), list(t._attrs["axes"]))
+    eps = b.constant(np.asarray(t._attrs["eps"], dtype=t.dtype), "rms_eps")
+    normalized = b.node("Div", [x, b.node("Sqrt", [b.node("Add", [mean_square, eps])])],
+                        None if t._attrs["has_weight"] else b.out(t))
+    if t._attrs["has_weight"]:
+        b.node("Mul", [normalized, b.name(t._prev[1])], b.out(t))
+
+
+@_emits("rotary")
+def _rotary(b: _GraphBuilder, t: Tensor) -> None:
+    x, half = b.name(t._prev[0]), t.shape[-1] // 2
+    axis = b.ints([-1], "last_axis")
+    first = b.node("Slice", [x, b.ints([0], "starts"), b.ints([half], "ends"), axis])
+    second = b.node("Slice", [x, b.ints([half], "starts"), b.ints([INT64_MAX], "ends"), axis])
+    rotated = b.node("Concat", [b.node("Neg", [second]), first], axis=-1)
+    cos = b.node("Mul", [x, b.constant(t._attrs["cos"], "rope_cos")])
+    sin = b.node("Mul", [rotated, b.constant(t._attrs["sin"], "rope_sin")])
+    b.node("Add", [cos, sin], b.out(t))
+
+
+@_emits("scaled_dot_product_attention")
+def _attention(b: _GraphBuilder, t: Tensor) -> None:
+    """MatMul, scale, mask with Where(-inf), Softmax, MatMul: standard ops any runtime has.
+
+    The causal mask is a constant lower triangle sliced to the actual lengths, so a dynamic
+    context works. Grouped-query heads are reshaped to ``[N, Hk, G, L, E]`` so that each key/value
+    head broadcasts over its ``G`` query heads instead of being copied.
+    """
+    q, k, v, *mask = t._prev
+    attrs, groups = t._attrs, t._attrs["groups"]
+    qn, kn, vn = b.name(q), b.name(k), b.name(v)
+    if groups > 1:
+        if q.ndim != 4 or (mask and mask[0].ndim > 2):
+            raise ExportError("grouped-query attention exports for [N, H, T, E] inputs with at "
+                              "most a [L, S] mask")
+        qn = b.node("Reshape", [qn, b.ints([0, k.shape[1], groups, -1, q.shape[-1]], "gqa")])
+        unsqueeze_axes = b.ints([2], "gqa_axes")
+        kn = b.node("Unsqueeze", [kn, unsqueeze_axes])
+        vn = b.node("Unsqueeze", [vn, unsqueeze_axes])
+    rank = q.ndim + (1 if groups > 1 else 0)
+    perm = list(range(rank - 2)) + [rank - 1, rank - 2]
+    scores = b.node("MatMul", [qn, b.node("Transpose", [kn], perm=perm)])
+    scores = b.node("Mul", [scores, b.constant(np.asarray(attrs["scale"], t.dtype), "scale")])
+    minus_inf = None
+    if attrs["is_causal"] or attrs["mask_kind"] == "bool":
+        minus_inf = b.constant(np.asarray(-np.inf, dtype=t.dtype), "minus_inf")
+    if attrs["is_causal"]:
+        size = max(q.shape[-2], k.shape[-2], 256 if len(b.dynamic_axes) > 1 else 0)
+        triangle = b.constant(np.tri(size, size, dtype=bool), "causal_mask")
+        shape = b.node("Shape", [scores])
+        lengths = b.node("Slice", [shape, b.ints([-2], "starts"), b.ints([INT64_MAX], "ends")])
+        allowed = b.node("Slice", [triangle, b.ints([0, 0], "starts"), lengths,
+                                   b.ints([0, 1], "mask_axes")])
+        scores = b.node("Where", [allowed, scores, minus_inf])
+    elif attrs["mask_kind"] == "bool":
+        scores = b.node("Where", [b.name(mask[0]), scores, minus_inf])
+    elif attrs["mask_kind"] == "float":
+        scores = b.node("Add", [scores, b.name(mask[0])])
+    weights = b.node("Softmax", [scores], axis=-1)
+    if groups == 1:
+        b.node("MatMul", [weights, vn], b.out(t))
+        return
+    out = b.node("MatMul", [weights, vn])
+    b.node("Reshape", [out, b.ints([0, q.shape[1], -1, v.shape[-1]], "heads")], b.out(t))
+
+
 # ===================================================================== checks
 def _check_task_input(task: str, example: Tensor) -> None:
     from evaluator.tasks import get_task

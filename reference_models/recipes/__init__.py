@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from reference_models.recipes import cifar10_cnn, mnist_mlp
+from reference_models.recipes import cifar10_cnn, mnist_mlp, tinygpt
 
 RECIPES: dict[str, ModuleType] = {
     mnist_mlp.NAME: mnist_mlp,
     cifar10_cnn.NAME: cifar10_cnn,
+    tinygpt.NAME: tinygpt,
 }
 
 

@@ -1,0 +1,312 @@
+"""Attention: ``scaled_dot_product_attention``, multi-head and grouped-query attention, a KV cache.
+
+``scaled_dot_product_attention`` mirrors ``torch.nn.functional.scaled_dot_product_attention``:
+
+- ``is_causal=True``: query ``i`` sees keys ``0..i`` (the top-left aligned lower triangle, as in
+  PyTorch);
+- a boolean ``attn_mask``: ``True`` marks the key positions a query may attend to;
+- a float ``attn_mask``: added to the scores (``-inf`` forbids a position).
+
+Masking is exact: a forbidden score becomes ``-inf`` before the softmax, so it gets weight exactly 0
+and every allowed score keeps its value. (Adding a large negative number to *all* scores, or
+multiplying the scores by the mask, is the classic bug: it leaves the softmax nearly uniform.) A
+query whose keys are all forbidden gets zero weights and a zero output instead of NaN.
+
+The op is one graph node with a hand-written backward; the attention weights of the forward are
+kept for it, so memory grows with ``batch x heads x T x T``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from reference_models.nn import init
+from reference_models.nn.layers import Linear
+from reference_models.nn.module import Module, Parameter
+from reference_models.random import get_generator
+from reference_models.tensor import Tensor, as_tensor, cat, record_op, unbroadcast
+
+__all__ = ["CausalSelfAttention", "KVCache", "MultiheadAttention", "causal_mask",
+           "scaled_dot_product_attention"]
+
+_CAUSAL_BIAS: dict[tuple[int, int, int, str], np.ndarray] = {}
+
+
+def causal_mask(query_length: int, key_length: int, offset: int = 0) -> np.ndarray:
+    """Boolean ``[query_length, key_length]``: query ``i`` (at position ``offset + i``) may see key
+    ``j`` when ``j <= offset + i``. ``offset`` is the number of cached keys before the queries."""
+    return np.tri(query_length, key_length, offset, dtype=bool)
+
+
+def _causal_bias(query_length: int, key_length: int, offset: int, dtype: np.dtype) -> np.ndarray:
+    """0 where allowed, -inf where forbidden: ``score + 0.0`` is exactly ``score``."""
+    key = (query_length, key_length, offset, np.dtype(dtype).str)
+    if key not in _CAUSAL_BIAS:
+        allowed = causal_mask(query_length, key_length, offset)
+        _CAUSAL_BIAS[key] = np.where(allowed, 0.0, -np.inf).astype(dtype)
+    return _CAUSAL_BIAS[key]
+
+
+def _masked_softmax(scores: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis where ``-inf`` scores get weight 0 (all ``-inf``: all 0)."""
+    top = scores.max(axis=-1, keepdims=True)
+    top[~np.isfinite(top)] = 0  # a fully masked row: exp(-inf) = 0 everywhere, no NaN
+    weights = np.exp(scores - top, out=scores)
+    total = weights.sum(axis=-1, keepdims=True)
+    total[total == 0] = 1
+    weights /= total
+    return weights
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Tensor | np.ndarray | None = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False,
+                                 scale: float | None = None, enable_gqa: bool = False,
+                                 generator: np.random.Generator | None = None) -> Tensor:
+    """``softmax(query @ key^T * scale + mask) @ value`` over the last two dimensions.
+
+    Shapes: query ``[..., Hq, L, E]``, key ``[..., Hk, S, E]``, value ``[..., Hk, S, Ev]``. With
+    ``enable_gqa`` (grouped-query attention) ``Hq`` may be a multiple of ``Hk``: each key/value head
+    serves ``Hq / Hk`` consecutive query heads.
+    """
+    q, k, v = query.data, key.data, value.data
+    length, source = q.shape[-2], k.shape[-2]
+    groups = _gqa_groups(q, k, v, enable_gqa)
+    if groups > 1:
+        k, v = np.repeat(k, groups, axis=-3), np.repeat(v, groups, axis=-3)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    scores = q @ np.swapaxes(k, -1, -2)
+    scores *= np.asarray(scale, dtype=scores.dtype)
+    mask = None if attn_mask is None else as_tensor(attn_mask)
+    if is_causal:
+        if mask is not None:
+            raise ValueError("pass either attn_mask or is_causal=True, not both (as in PyTorch)")
+        scores += _causal_bias(length, source, 0, scores.dtype)
+    elif mask is not None:
+        if mask.dtype == np.bool_:
+            scores = np.where(mask.data, scores, np.asarray(-np.inf, dtype=scores.dtype))
+        else:
+            scores += mask.data.astype(scores.dtype, copy=False)
+    weights = _masked_softmax(scores)
+    dropped = weights
+    if dropout_p > 0:
+        keep = get_generator(generator).random(weights.shape, dtype=np.float32) >= dropout_p
+        dropped = weights * (keep / np.asarray(1 - dropout_p, dtype=weights.dtype))
+    out = dropped @ v
+
+    def backward(g: np.ndarray) -> tuple:
+        gv = np.swapaxes(dropped, -1, -2) @ g
+        gw = g @ np.swapaxes(v, -1, -2)
+        if dropped is not weights:
+            gw *= keep / np.asarray(1 - dropout_p, dtype=gw.dtype)
+        gs = gw
+        gs -= (gw * weights).sum(axis=-1, keepdims=True)
+        gs *= weights
+        gs *= np.asarray(scale, dtype=gs.dtype)
+        gq = gs @ k
+        gk = np.swapaxes(gs, -1, -2) @ q
+        if groups > 1:
+            gk = gk.reshape(*gk.shape[:-3], -1, groups, *gk.shape[-2:]).sum(axis=-3)
+            gv = gv.reshape(*gv.shape[:-3], -1, groups, *gv.shape[-2:]).sum(axis=-3)
+        grads = (unbroadcast(gq, query.shape), unbroadcast(gk, key.shape),
+                 unbroadcast(gv, value.shape))
+        return grads if mask is None else (*grads, None)
+
+    parents = (query, key, value) if mask is None else (query, key, value, mask)
+    mask_kind = None if mask is None else ("bool" if mask.dtype == np.bool_ else "float")
+    return record_op(out, parents, "scaled_dot_product_attention", backward, scale=scale,
+                     is_causal=bool(is_causal), groups=groups, mask_kind=mask_kind)
+
+
+def _gqa_groups(q: np.ndarray, k: np.ndarray, v: np.ndarray, enable_gqa: bool) -> int:
+    if k.shape[-2] != v.shape[-2] or q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"attention shapes do not fit: query {list(q.shape)}, key "
+                         f"{list(k.shape)}, value {list(v.shape)} (need query [..., L, E], key "
+                         "[..., S, E], value [..., S, Ev])")
+    if q.ndim < 3 or q.shape[-3] == k.shape[-3]:
+        return 1
+    hq, hk = q.shape[-3], k.shape[-3]
+    if not enable_gqa or hq % hk or k.shape[-3] != v.shape[-3]:
+        raise ValueError(f"query has {hq} heads and key/value {hk}: pass enable_gqa=True for "
+                         "grouped-query attention, with query heads a multiple of key heads")
+    return hq // hk
+
+
+# ===================================================================== KV cache
+class _LayerCache:
+    """The keys and values one attention layer has seen so far, ``[N, H_kv, S, E]`` each."""
+
+    def __init__(self) -> None:
+        self.key: Tensor | None = None
+        self.value: Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.key is None else self.key.shape[-2]
+
+    def update(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """Append the new keys and values; return all of them."""
+        if self.key is None:
+            self.key, self.value = key, value
+        else:
+            self.key, self.value = cat([self.key, key], dim=-2), cat([self.value, value], dim=-2)
+        return self.key, self.value
+
+
+class KVCache:
+    """Keys and values of every layer, for incremental decoding: feed only the new tokens.
+
+    ``cache[i]`` is layer ``i``'s store; ``cache.length`` is how many positions it holds. Outputs
+    equal a full recomputation as long as the whole sequence fits the model's context.
+    """
+
+    def __init__(self, num_layers: int) -> None:
+        self.layers = [_LayerCache() for _ in range(num_layers)]
+
+    def __getitem__(self, index: int) -> _LayerCache:
+        return self.layers[index]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def length(self) -> int:
+        return self.layers[0].length if self.layers else 0
+
+    def nbytes(self) -> int:
+        return sum(t.data.nbytes for layer in self.layers for t in (layer.key, layer.value)
+                   if t is not None)
+
+
+# ===================================================================== modules
+class CausalSelfAttention(Module):
+    """Masked multi-head self-attention of a GPT block, with grouped-query attention and RoPE.
+
+    One projection ``c_attn`` makes the queries (``num_heads`` heads) and the keys and values
+    (``num_kv_heads`` heads each; fewer than ``num_heads`` is grouped-query attention, 1 is
+    multi-query attention); ``c_proj`` mixes the heads' outputs. ``rotary`` (a
+    ``RotaryEmbedding``) rotates queries and keys by their positions.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, num_kv_heads: int | None = None,
+                 bias: bool = True, dropout: float = 0.0, rotary: Module | None = None) -> None:
+        super().__init__()
+        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        if embed_dim % num_heads or num_heads % num_kv_heads:
+            raise ValueError(f"embed_dim ({embed_dim}) must be a multiple of num_heads "
+                             f"({num_heads}), and num_heads of num_kv_heads ({num_kv_heads})")
+        self.embed_dim, self.num_heads, self.num_kv_heads = embed_dim, num_heads, num_kv_heads
+        self.head_dim = embed_dim // num_heads
+        self.dropout = dropout
+        kv_dim = num_kv_heads * self.head_dim
+        self.c_attn = Linear(embed_dim, embed_dim + 2 * kv_dim, bias=bias)
+        self.c_proj = Linear(embed_dim, embed_dim, bias=bias)
+        self.rotary = rotary
+
+    def forward(self, x: Tensor, cache: _LayerCache | None = None) -> Tensor:
+        n, t, _ = x.shape
+        d, kv_dim = self.embed_dim, self.num_kv_heads * self.head_dim
+        qkv = self.c_attn(x)
+        q = self._heads(qkv[..., :d], self.num_heads)
+        k = self._heads(qkv[..., d:d + kv_dim], self.num_kv_heads)
+        v = self._heads(qkv[..., d + kv_dim:], self.num_kv_heads)
+        past = 0 if cache is None else cache.length
+        if self.rotary is not None:
+            q, k = self.rotary(q, past), self.rotary(k, past)
+        if cache is not None:
+            k, v = cache.update(k, v)
+        mask, causal = None, True
+        if past:  # new queries sit after the cached keys: the triangle is shifted
+            mask, causal = (None, False) if t == 1 else (causal_mask(t, past + t, past), False)
+        y = scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=causal,
+            dropout_p=self.dropout if self.training else 0.0,
+            enable_gqa=self.num_kv_heads != self.num_heads)
+        return self.c_proj(y.permute(0, 2, 1, 3).reshape(n, t, d))
+
+    def _heads(self, x: Tensor, heads: int) -> Tensor:
+        n, t, _ = x.shape
+        return x.reshape(n, t, heads, self.head_dim).permute(0, 2, 1, 3)
+
+    def extra_repr(self) -> str:
+        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
+                f"num_kv_heads={self.num_kv_heads}")
+
+
+class MultiheadAttention(Module):
+    """``torch.nn.MultiheadAttention`` with ``batch_first=True``: same parameters and masks.
+
+    As in PyTorch (and unlike ``scaled_dot_product_attention``), a boolean ``attn_mask`` or
+    ``key_padding_mask`` marks with ``True`` the positions that may NOT be attended to.
+    ``need_weights=True`` also returns the weights averaged over heads (without gradient).
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 batch_first: bool = True) -> None:
+        super().__init__()
+        if not batch_first:
+            raise ValueError("only batch_first=True is supported: inputs are [N, L, E]")
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim ({embed_dim}) must be a multiple of num_heads "
+                             f"({num_heads})")
+        self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
+        self.batch_first = True
+        self.in_proj_weight = Parameter(np.empty((3 * embed_dim, embed_dim), dtype=np.float32))
+        self.in_proj_bias = (Parameter(np.zeros(3 * embed_dim, dtype=np.float32)) if bias
+                             else None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
+        init.xavier_uniform_(self.in_proj_weight)
+        if bias:
+            init.zeros_(self.out_proj.bias)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor,
+                key_padding_mask: Tensor | np.ndarray | None = None, need_weights: bool = True,
+                attn_mask: Tensor | np.ndarray | None = None,
+                average_attn_weights: bool = True,
+                is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
+        from reference_models.nn.functional import linear
+
+        e, h = self.embed_dim, self.num_heads
+        w, b = self.in_proj_weight, self.in_proj_bias
+        parts = [linear(x, w[i * e:(i + 1) * e], None if b is None else b[i * e:(i + 1) * e])
+                 for i, x in enumerate((query, key, value))]
+        q, k, v = (p.reshape(p.shape[0], p.shape[1], h, e // h).permute(0, 2, 1, 3)
+                   for p in parts)
+        allowed = _allowed(attn_mask, key_padding_mask, q.shape[-2], k.shape[-2], is_causal)
+        y = scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+                                         dropout_p=self.dropout if self.training else 0.0)
+        out = self.out_proj(y.permute(0, 2, 1, 3).reshape(query.shape[0], query.shape[1], e))
+        if not need_weights:
+            return out, None
+        scores = q.data @ np.swapaxes(k.data, -1, -2) / np.sqrt(e // h).astype(q.dtype)
+        if allowed is not None:
+            scores = np.where(allowed.data, scores, -np.inf).astype(q.dtype)
+        weights = _masked_softmax(scores)
+        return out, Tensor(weights.mean(axis=1) if average_attn_weights else weights)
+
+
+def _allowed(attn_mask, key_padding_mask, length: int, source: int,
+             is_causal: bool) -> Tensor | None:
+    """PyTorch MHA masks (True = blocked, or float additive) as one SDPA boolean/float mask."""
+    mask = None
+    if attn_mask is not None:
+        m = as_tensor(attn_mask).data
+        mask = ~m if m.dtype == np.bool_ else m.astype(np.float32)
+    elif is_causal:
+        mask = causal_mask(length, source)
+    if key_padding_mask is not None:
+        pad = as_tensor(key_padding_mask).data
+        keep = ~pad[:, None, None, :] if pad.dtype == np.bool_ else pad[:, None, None, :]
+        if mask is None:
+            mask = keep
+        elif mask.dtype == np.bool_ and keep.dtype == np.bool_:
+            mask = mask & keep
+        else:
+            mask = (_additive(mask) + _additive(keep)).astype(np.float32)
+    return None if mask is None else Tensor(mask)
+
+
+def _additive(mask: np.ndarray) -> np.ndarray:
+    return np.where(mask, 0.0, -np.inf) if mask.dtype == np.bool_ else mask

@@ -1,0 +1,5 @@
+"""Text to token ids and back: a character tokenizer and a byte-level BPE tokenizer."""
+
+from reference_models.text.char import CharTokenizer
+
+__all__ = ["CharTokenizer"]
