@@ -385,3 +385,11 @@ def embedding(input: Tensor | np.ndarray, weight: Tensor) -> Tensor:
 
     ids_tensor = input if isinstance(input, Tensor) else Tensor(ids)
     return record_op(weight.data[ids], (weight, ids_tensor), "embedding", backward)
+
+
+# The language-model ops live in their own modules (which import this one), so they are imported
+# last to be reachable as ``F.scaled_dot_product_attention``, ``F.layer_norm``, ``F.rms_norm``.
+from reference_models.nn.attention import scaled_dot_product_attention  # noqa: E402
+from reference_models.nn.normalization import layer_norm, rms_norm  # noqa: E402
+
+__all__ += ["layer_norm", "rms_norm", "scaled_dot_product_attention"]
