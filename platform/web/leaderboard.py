@@ -57,7 +57,8 @@ def leaderboard_context(request, competition: Competition, params) -> dict:
     private_refused = split == "private" and not may_see_private
     if split not in ranking.SPLITS or private_refused:
         split = "public"
-    state = {"track": track.slug, "category": category, "split": split}
+    page = _page_number(params.get("page"))
+    state = {"track": track.slug, "category": category, "split": split, "page": page}
     return {
         "competition": competition,
         "tracks": tracks,
@@ -80,16 +81,36 @@ def leaderboard_context(request, competition: Competition, params) -> dict:
                             if may_see_private else [("public", "Public")]),
         "panel_url": reverse("web:leaderboard-panel", args=[competition.slug]),
         "refresh_seconds": REFRESH_SECONDS,
-        "panel_cache_key": f"web:panel:{track.pk}:{category}:{split}",
+        "page": page,
+        "first_row": (page - 1) * ROWS_SHOWN + 1,
+        "page_links": {"previous": _page_href(competition, state, page - 1) if page > 1 else "",
+                       "next": _page_href(competition, state, page + 1)},
+        "panel_cache_key": f"web:panel:{track.pk}:{category}:{split}:{page}",
     }
 
 
 def panel_data(context: dict) -> dict:
     """The rows and chart of the board ``context`` names (only when the cache has no panel)."""
     track, category, split = context["track"], context["category"], context["split"]
-    rows = ranking.leaderboard_entries(track, category, split, limit=ROWS_SHOWN)
-    return {"rows": list(rows.values(*ENTRY_FIELDS)),
+    offset = (context["page"] - 1) * ROWS_SHOWN
+    # One row more than shown says whether there is a next page, without counting them all.
+    rows = list(ranking.leaderboard_entries(track, category, split, offset=offset,
+                                            limit=ROWS_SHOWN + 1).values(*ENTRY_FIELDS))
+    return {"rows": rows[:ROWS_SHOWN], "has_next_page": len(rows) > ROWS_SHOWN,
+            "last_row": offset + min(len(rows), ROWS_SHOWN),
             "chart": build_chart(chart_points(track, split))}
+
+
+def _page_number(text: str | None) -> int:
+    try:
+        return max(1, min(int(text or 1), 10_000))
+    except ValueError:
+        raise Http404("The page must be a whole number.") from None
+
+
+def _page_href(competition: Competition, state: dict, page: int) -> str:
+    base = reverse("web:leaderboard", args=[competition.slug])
+    return f"{base}?{urlencode({**state, 'page': page})}"
 
 
 def _chosen_track(tracks: list, slug: str | None):
@@ -104,7 +125,7 @@ def _chosen_track(tracks: list, slug: str | None):
 def _tabs(competition: Competition, state: dict, param: str, choices: list[tuple[str, str]]):
     page = reverse("web:leaderboard", args=[competition.slug])
     return [{"value": value, "title": title, "selected": state[param] == value,
-             "href": f"{page}?{urlencode({**state, param: value})}"}
+             "href": f"{page}?{urlencode({**state, param: value, 'page': 1})}"}
             for value, title in choices]
 
 

@@ -265,3 +265,19 @@ def test_organizer_links_open_the_admin_filtered_to_the_competition(competition,
         assert response.status_code == 200, link
     submissions = teacher.get(links[1].replace("&amp;", "&")).content.decode()
     assert "1 submission" in submissions  # the admin's count line: the filter took
+
+
+def test_long_boards_are_paged(competition, make_user, monkeypatch):
+    monkeypatch.setattr("web.leaderboard.ROWS_SHOWN", 2)
+    for name, accuracy in (("ann", 0.91), ("bob", 0.93), ("cat", 0.95)):
+        scored(competition, make_user(name), accuracy=accuracy)
+    first = Client().get("/c/course/").content.decode()
+    assert board_rows(first) == [("1", "cat"), ("2", "bob")]
+    assert "Rows 1–2" in first and "Previous rows" not in first
+    next_link = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    second = Client().get(next_link).content.decode()
+    assert board_rows(second) == [("3", "ann")]
+    assert "Rows 3–3" in second and 'rel="next"' not in second and 'rel="prev"' in second
+    # Switching tabs starts again at the first page.
+    assert re.search(r'id="tab-category-speed" href="[^"]*page=1"', second)
+    assert Client().get("/c/course/", {"page": "two"}).status_code == 404

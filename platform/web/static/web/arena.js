@@ -41,7 +41,7 @@
 
   function setupLeaderboard(section) {
     var state = {track: section.dataset.track, category: section.dataset.category,
-                 split: section.dataset.split};
+                 split: section.dataset.split, page: section.dataset.page};
     var panel = section.querySelector('[role="tabpanel"]');
     var status = section.querySelector("[data-refresh-status]");
     var query = function () { return new URLSearchParams(state).toString(); };
@@ -56,7 +56,7 @@
 
     function syncLinks() {
       section.querySelectorAll('[role="tab"]').forEach(function (tab) {
-        var wanted = Object.assign({}, state);
+        var wanted = Object.assign({}, state, {page: "1"});
         wanted[tab.parentNode.dataset.param] = tab.dataset.value;
         tab.href = "?" + new URLSearchParams(wanted).toString();
       });
@@ -70,6 +70,7 @@
         });
         tab.focus();
         state[list.dataset.param] = tab.dataset.value;
+        state.page = "1";
         if (list.dataset.param === "category") panel.setAttribute("aria-labelledby", tab.id);
         history.replaceState(null, "", "?" + query());
         syncLinks();
