@@ -449,6 +449,19 @@ def _rotary(b: _GraphBuilder, t: Tensor) -> None:
     b.node("Add", [cos, sin], b.out(t))
 
 
+@_emits("split_heads", "merge_heads")
+def _heads(b: _GraphBuilder, t: Tensor) -> None:
+    """Reshapes that copy N and T (ONNX's 0), so a dynamic context stays dynamic."""
+    x = b.name(t._prev[0])
+    if t._op == "split_heads":
+        heads = t._attrs["heads"]
+        split = b.node("Reshape", [x, b.ints([0, 0, heads, t.shape[-1]], "heads_shape")])
+        b.node("Transpose", [split], b.out(t), perm=[0, 2, 1, 3])
+    else:
+        swapped = b.node("Transpose", [x], perm=[0, 2, 1, 3])
+        b.node("Reshape", [swapped, b.ints([0, 0, t._attrs["width"]], "merged_shape")], b.out(t))
+
+
 @_emits("scaled_dot_product_attention")
 def _attention(b: _GraphBuilder, t: Tensor) -> None:
     """MatMul, scale, mask with Where(-inf), Softmax, MatMul: standard ops any runtime has.
@@ -477,7 +490,10 @@ def _attention(b: _GraphBuilder, t: Tensor) -> None:
         minus_inf = b.constant(np.asarray(-np.inf, dtype=t.dtype), "minus_inf")
     if attrs["is_causal"]:
         size = max(q.shape[-2], k.shape[-2], 256 if len(b.dynamic_axes) > 1 else 0)
-        triangle = b.constant(np.tri(size, size, dtype=bool), "causal_mask")
+        masks = b.__dict__.setdefault("causal_masks", {})  # one initializer for all layers
+        if size not in masks:
+            masks[size] = b.constant(np.tri(size, size, dtype=bool), "causal_mask")
+        triangle = masks[size]
         shape = b.node("Shape", [scores])
         lengths = b.node("Slice", [shape, b.ints([-2], "starts"), b.ints([INT64_MAX], "ends")])
         allowed = b.node("Slice", [triangle, b.ints([0, 0], "starts"), lengths,

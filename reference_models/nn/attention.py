@@ -28,8 +28,8 @@ from reference_models.nn.module import Module, Parameter
 from reference_models.random import get_generator
 from reference_models.tensor import Tensor, as_tensor, cat, record_op, unbroadcast
 
-__all__ = ["CausalSelfAttention", "KVCache", "MultiheadAttention", "causal_mask",
-           "scaled_dot_product_attention"]
+__all__ = ["CausalSelfAttention", "KVCache", "MultiheadAttention", "causal_mask", "merge_heads",
+           "scaled_dot_product_attention", "split_heads"]
 
 _CAUSAL_BIAS: dict[tuple[int, int, int, str], np.ndarray] = {}
 
@@ -134,6 +134,24 @@ def _gqa_groups(q: np.ndarray, k: np.ndarray, v: np.ndarray, enable_gqa: bool) -
     return hq // hk
 
 
+def split_heads(x: Tensor, heads: int) -> Tensor:
+    """``[N, T, H * E]`` -> ``[N, H, T, E]`` (a view); one op, so export keeps ``T`` dynamic."""
+    n, t, width = x.shape
+    if width % heads:
+        raise ValueError(f"{width} features do not split into {heads} heads")
+    out = x.data.reshape(n, t, heads, width // heads).transpose(0, 2, 1, 3)
+    return record_op(out, (x,), "split_heads",
+                     lambda g: (g.transpose(0, 2, 1, 3).reshape(n, t, width),), heads=heads)
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """``[N, H, T, E]`` -> ``[N, T, H * E]``, the inverse of ``split_heads``."""
+    n, heads, t, e = x.shape
+    out = x.data.transpose(0, 2, 1, 3).reshape(n, t, heads * e)
+    return record_op(out, (x,), "merge_heads",
+                     lambda g: (g.reshape(n, t, heads, e).transpose(0, 2, 1, 3),), width=heads * e)
+
+
 # ===================================================================== KV cache
 class _LayerCache:
     """The keys and values one attention layer has seen so far, ``[N, H_kv, S, E]`` each."""
@@ -206,12 +224,12 @@ class CausalSelfAttention(Module):
         self.rotary = rotary
 
     def forward(self, x: Tensor, cache: _LayerCache | None = None) -> Tensor:
-        n, t, _ = x.shape
+        t = x.shape[1]
         d, kv_dim = self.embed_dim, self.num_kv_heads * self.head_dim
         qkv = self.c_attn(x)
-        q = self._heads(qkv[..., :d], self.num_heads)
-        k = self._heads(qkv[..., d:d + kv_dim], self.num_kv_heads)
-        v = self._heads(qkv[..., d + kv_dim:], self.num_kv_heads)
+        q = split_heads(qkv[..., :d], self.num_heads)
+        k = split_heads(qkv[..., d:d + kv_dim], self.num_kv_heads)
+        v = split_heads(qkv[..., d + kv_dim:], self.num_kv_heads)
         past = 0 if cache is None else cache.length
         if self.rotary is not None:
             q, k = self.rotary(q, past), self.rotary(k, past)
@@ -224,11 +242,7 @@ class CausalSelfAttention(Module):
             q, k, v, attn_mask=mask, is_causal=causal,
             dropout_p=self.dropout if self.training else 0.0,
             enable_gqa=self.num_kv_heads != self.num_heads)
-        return self.c_proj(y.permute(0, 2, 1, 3).reshape(n, t, d))
-
-    def _heads(self, x: Tensor, heads: int) -> Tensor:
-        n, t, _ = x.shape
-        return x.reshape(n, t, heads, self.head_dim).permute(0, 2, 1, 3)
+        return self.c_proj(merge_heads(y))
 
     def extra_repr(self) -> str:
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
@@ -272,12 +286,11 @@ class MultiheadAttention(Module):
         w, b = self.in_proj_weight, self.in_proj_bias
         parts = [linear(x, w[i * e:(i + 1) * e], None if b is None else b[i * e:(i + 1) * e])
                  for i, x in enumerate((query, key, value))]
-        q, k, v = (p.reshape(p.shape[0], p.shape[1], h, e // h).permute(0, 2, 1, 3)
-                   for p in parts)
+        q, k, v = (split_heads(p, h) for p in parts)
         allowed = _allowed(attn_mask, key_padding_mask, q.shape[-2], k.shape[-2], is_causal)
         y = scaled_dot_product_attention(q, k, v, attn_mask=allowed,
                                          dropout_p=self.dropout if self.training else 0.0)
-        out = self.out_proj(y.permute(0, 2, 1, 3).reshape(query.shape[0], query.shape[1], e))
+        out = self.out_proj(merge_heads(y))
         if not need_weights:
             return out, None
         scores = q.data @ np.swapaxes(k.data, -1, -2) / np.sqrt(e // h).astype(q.dtype)
