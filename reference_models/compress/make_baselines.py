@@ -1,0 +1,214 @@
+"""Build the compressed baselines from the float baselines, score them, and write their records.
+
+    python -m reference_models.compress.make_baselines --data-dir /tmp/arena-data \\
+        --out reference_models/baselines cifar10-int8 cifar10-pruned-int8 mnist-int8
+
+Every model is scored by the evaluator on the hidden test set with the standard protocol, and its
+float source is scored again in the same run, so the ratios compare numbers taken under the same
+machine load. Calibration and fine-tuning only ever read the public training data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from reference_models.data import DataLoader, TensorDataset, ToModelInput, load_task_data
+from reference_models.nn.module import Module
+
+SCORE_KEYS = ("accuracy", "bits_per_char", "latency_ms", "latency_p90_ms", "speed_index",
+              "size_bytes", "raw_bytes", "params", "nonzero_params", "latency_noisy")
+
+
+def load_from_onnx(model: Module, path: str | os.PathLike) -> Module:
+    """Copy an exported model's initializers back into ``model`` (export names them by
+    ``state_dict`` keys), so a committed ``.onnx`` baseline can be compressed further."""
+    arrays = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+    state = model.state_dict()
+    missing = [name for name, value in state.items() if name not in arrays and value.ndim > 0]
+    if missing:
+        raise ValueError(f"{path} does not hold {missing[:5]}: not exported from this recipe")
+    model.load_state_dict({name: arrays[name] for name in state if name in arrays}, strict=False)
+    return model.eval()
+
+
+def calibration_batches(task: str, data_dir, count: int = 2000, batch: int = 250,
+                        seed: int = 0) -> list[np.ndarray]:
+    """``count`` random images of the public training data, as model input."""
+    images, _ = load_task_data(task, "train", data_dir, validation_size=0)
+    chosen = np.random.default_rng(seed).choice(len(images), count, replace=False)
+    inputs = ToModelInput(task)(images[np.sort(chosen)])
+    return [inputs[i:i + batch] for i in range(0, count, batch)]
+
+
+def validation_accuracy(model: Module, task: str, data_dir) -> float:
+    """The framework's accuracy on the task's validation hold-out (public training data)."""
+    from reference_models.train import evaluate
+
+    images, labels = load_task_data(task, "validation", data_dir)
+    loader = DataLoader(TensorDataset(images, labels), batch_size=500,
+                        transform=ToModelInput(task))
+    return evaluate(model, loader)["accuracy"]
+
+
+def score_file(path: Path, task: str, data_dir) -> dict:
+    from evaluator.scoring import score
+
+    card = score(path, task, data_dir=data_dir)
+    if not card["valid"]:
+        raise RuntimeError(f"{path} was refused: {card['error']}")
+    return {key: card[key] for key in SCORE_KEYS}
+
+
+def ptq_int8(float_model: Module, task: str, data_dir, observers=("minmax", "percentile")):
+    """Post-training static INT8 with the observer that keeps the best validation accuracy."""
+    from reference_models.compress.quantize import calibrate, prepare
+
+    batches = calibration_batches(task, data_dir)
+    best = None
+    for observer in observers:
+        qmodel = calibrate(prepare(float_model, observer=observer), batches)
+        accuracy = validation_accuracy(qmodel, task, data_dir)
+        print(f"  PTQ with {observer} ranges: validation accuracy {accuracy:.2%}", flush=True)
+        if best is None or accuracy > best[2]:
+            best = (observer, qmodel, accuracy)
+    return best
+
+
+def fine_tune(model: Module, task: str, data_dir, *, images: int, lr: float,
+              batch_size: int = 128, seed: int = 0) -> None:
+    """A short SGD fine-tune on ``images`` random training images (recipes' augmentation)."""
+    from functools import partial
+
+    from reference_models import optim
+    from reference_models.data import Compose, RandomCrop, RandomHorizontalFlip
+    from reference_models.nn import functional as F
+    from reference_models.train import fit
+
+    inputs, labels = load_task_data(task, "train", data_dir, validation_size=0)
+    chosen = np.random.default_rng(seed + 1).choice(len(inputs), images, replace=False)
+    steps = [RandomCrop(32, padding=4), RandomHorizontalFlip()] if task == "cifar10" else [
+        RandomCrop(28, padding=2)]
+    loader = DataLoader(TensorDataset(inputs[chosen], labels[chosen]), batch_size=batch_size,
+                        shuffle=True, drop_last=True, seed=seed,
+                        transform=Compose([*steps, ToModelInput(task)]))
+    optimizer = optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True,
+                          weight_decay=5e-4)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=len(loader))
+    fit(model, loader, optimizer, partial(F.cross_entropy, label_smoothing=0.1), 1,
+        scheduler=scheduler, seed=seed, progress=False)
+    model.eval()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write(out: Path, name: str, qmodel: Module, task: str, data_dir, float_path: Path,
+           method: dict, started: float) -> dict:
+    from reference_models.compress.quantize import export_quantized, integer_kernel_count
+
+    path = out / f"{name}.onnx"
+    export_quantized(qmodel, path, task=task)
+    print(f"  scoring {path.name} and its float source on the hidden set...", flush=True)
+    scores = score_file(path, task, data_dir)
+    float_scores = score_file(float_path, task, data_dir)
+    record = {
+        "name": name,
+        "task": task,
+        "command": "python -m reference_models.compress.make_baselines " + shlex.join(
+            sys.argv[1:]),
+        "source": {"file": float_path.name, "sha256": _sha256(float_path)},
+        "method": method,
+        "integer_kernels": integer_kernel_count(path),
+        "scorecard": scores,
+        "float_scorecard": float_scores,
+        "compared_with_float": {
+            "accuracy_delta_points": round((scores["accuracy"] - float_scores["accuracy"]) * 100,
+                                           3),
+            "size_ratio": round(float_scores["size_bytes"] / scores["size_bytes"], 3),
+            "latency_ratio": round(float_scores["latency_ms"] / scores["latency_ms"], 3),
+        },
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "machine": {"cpus": os.cpu_count(),
+                    "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
+        "note": "scored on a shared 2-core machine; latency is the evaluator's single-thread "
+                "median, ratios are of runs taken back to back",
+    }
+    (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record["compared_with_float"]), flush=True)
+    return record
+
+
+def make_int8(recipe, out: Path, data_dir, name: str) -> dict:
+    started = time.perf_counter()
+    float_path = out / f"{recipe.NAME.replace('-', '_')}.onnx"
+    float_model = load_from_onnx(recipe.build_model(), float_path)
+    observer, qmodel, accuracy = ptq_int8(float_model, recipe.TASK, data_dir)
+    method = {"kind": "post-training static INT8, QDQ", "weights": "int8 symmetric per channel",
+              "activations": f"uint8 asymmetric, {observer} ranges", "bias": "int32",
+              "calibration": "2,000 random public training images",
+              "validation_accuracy": accuracy}
+    return _write(out, name, qmodel, recipe.TASK, data_dir, float_path, method, started)
+
+
+def make_pruned_int8(recipe, out: Path, data_dir, name: str, sparsity: float = 0.7,
+                     channels: float = 0.25, tune_images: int = 10_000) -> dict:
+    """Structured channel pruning + global magnitude pruning, a short fine-tune, then INT8."""
+    from reference_models.compress.prune import magnitude_prune, prune_channels
+
+    started = time.perf_counter()
+    float_path = out / f"{recipe.NAME.replace('-', '_')}.onnx"
+    model = load_from_onnx(recipe.build_model(), float_path)
+    model = prune_channels(model, channels)
+    pruning = magnitude_prune(model, sparsity, scope="global")
+    print(f"  pruned: validation accuracy {validation_accuracy(model, recipe.TASK, data_dir):.2%}"
+          f" before fine-tuning", flush=True)
+    fine_tune(model, recipe.TASK, data_dir, images=tune_images, lr=0.01)
+    pruning.remove()
+    tuned = validation_accuracy(model, recipe.TASK, data_dir)
+    print(f"  after fine-tuning on {tune_images} images: {tuned:.2%}", flush=True)
+    observer, qmodel, accuracy = ptq_int8(model, recipe.TASK, data_dir)
+    method = {"kind": "structured + unstructured pruning, fine-tune, post-training static INT8",
+              "structured": f"{channels:.0%} of each hidden layer's channels (L1 x |BN gamma|)",
+              "unstructured": f"{sparsity:.0%} of all weights, global magnitude threshold",
+              "fine_tune": f"1 pass over {tune_images} random training images, SGD lr 0.01 "
+                           "cosine, masks kept",
+              "quantization": f"int8 per-channel weights, uint8 {observer} activations",
+              "validation_accuracy_after_fine_tune": tuned,
+              "validation_accuracy": accuracy}
+    return _write(out, name, qmodel, recipe.TASK, data_dir, float_path, method, started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from reference_models.recipes import cifar10_cnn, mnist_mlp
+
+    jobs = {
+        "cifar10-int8": lambda out, d: make_int8(cifar10_cnn, out, d, "cifar10_cnn_int8"),
+        "cifar10-pruned-int8": lambda out, d: make_pruned_int8(
+            cifar10_cnn, out, d, "cifar10_cnn_pruned_int8"),
+        "mnist-int8": lambda out, d: make_int8(mnist_mlp, out, d, "mnist_mlp_int8"),
+    }
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("jobs", nargs="+", choices=sorted(jobs))
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "baselines")
+    args = parser.parse_args(argv)
+    for job in args.jobs:
+        print(f"{job}:", flush=True)
+        jobs[job](args.out, args.data_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
