@@ -116,10 +116,18 @@ def _sha256(path: Path) -> str:
 
 def _write(out: Path, name: str, qmodel: Module, task: str, data_dir, float_path: Path,
            method: dict, started: float) -> dict:
-    from reference_models.compress.quantize import export_quantized, integer_kernel_count
+    from reference_models.compress.quantize import export_quantized
 
     path = out / f"{name}.onnx"
     export_quantized(qmodel, path, task=task)
+    return _record(out, name, path, task, data_dir, float_path, method, started)
+
+
+def _record(out: Path, name: str, path: Path, task: str, data_dir, float_path: Path,
+            method: dict, started: float) -> dict:
+    """Score ``path`` and its float source back to back; write ``<name>.json``."""
+    from reference_models.compress.quantize import integer_kernel_count
+
     print(f"  scoring {path.name} and its float source on the hidden set...", flush=True)
     scores = score_file(path, task, data_dir)
     float_scores = score_file(float_path, task, data_dir)
@@ -190,6 +198,21 @@ def make_pruned_int8(recipe, out: Path, data_dir, name: str, sparsity: float = 0
     return _write(out, name, qmodel, recipe.TASK, data_dir, float_path, method, started)
 
 
+def make_dynamic_int8(float_name: str, task: str, out: Path, data_dir, name: str) -> dict:
+    """Dynamic INT8 (weights int8 per column, activations quantized at run time) of an exported
+    float graph: the form for linear-heavy models such as the GPT."""
+    from reference_models.compress.weight_only import quantize_dynamic
+
+    started = time.perf_counter()
+    float_path = out / f"{float_name}.onnx"
+    path = out / f"{name}.onnx"
+    path.write_bytes(quantize_dynamic(onnx.load(str(float_path))).SerializeToString())
+    method = {"kind": "dynamic INT8 graph rewrite (reference_models.compress.weight_only)",
+              "weights": "int8 symmetric per output column",
+              "activations": "uint8, range of each input computed at run time"}
+    return _record(out, name, path, task, data_dir, float_path, method, started)
+
+
 def main(argv: list[str] | None = None) -> int:
     from reference_models.recipes import cifar10_cnn, mnist_mlp
 
@@ -198,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         "cifar10-pruned-int8": lambda out, d: make_pruned_int8(
             cifar10_cnn, out, d, "cifar10_cnn_pruned_int8"),
         "mnist-int8": lambda out, d: make_int8(mnist_mlp, out, d, "mnist_mlp_int8"),
+        "tinygpt-int8": lambda out, d: make_dynamic_int8("tinygpt", "tinygpt", out, d,
+                                                         "tinygpt_int8"),
     }
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("jobs", nargs="+", choices=sorted(jobs))
