@@ -5,6 +5,10 @@
 Prints the median wall time of each workload (after warm-up) for both frameworks and the ratio
 ours / PyTorch: a Conv2d 3->32 3x3 forward+backward, an MLP 784->256->10 forward+backward, and one
 full training step of the 160k-parameter CIFAR-10 CNN at batch 128.
+
+Timings are only comparable on an otherwise idle machine; the load average is printed first. On
+a busy machine PyTorch's OpenMP threads spin while they wait for each other and lose badly at 2
+threads; run with ``OMP_WAIT_POLICY=PASSIVE`` (or ``--threads 1``) for a fairer comparison there.
 """
 
 from __future__ import annotations
@@ -144,7 +148,8 @@ def main() -> None:
     torch.set_num_threads(int(THREADS))
     rm.manual_seed(0)
     print(f"numpy {np.__version__} ({_blas_name()}), torch {torch.__version__}, "
-          f"{THREADS} threads each; medians of {args.repeats} runs after warm-up")
+          f"{THREADS} threads each; medians of {args.repeats} runs after warm-up; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     rows = [
         ("Conv2d 3->32 3x3 pad 1, 32x3x32x32, fwd+bwd", conv_workload(torch, args.repeats), 3.0),
         ("MLP 784->256->10, batch 128, fwd+bwd", mlp_workload(torch, args.repeats), 1.5),
