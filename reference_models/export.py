@@ -188,12 +188,28 @@ def _emits(*ops: str) -> Callable[[Emitter], Emitter]:
 
 _ONE_TO_ONE = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "neg": "Neg",
                "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "abs": "Abs", "relu": "Relu",
-               "sigmoid": "Sigmoid", "tanh": "Tanh", "matmul": "MatMul", "where": "Where"}
+               "sigmoid": "Sigmoid", "tanh": "Tanh", "matmul": "MatMul", "where": "Where",
+               "lt": "Less", "le": "LessOrEqual", "gt": "Greater", "ge": "GreaterOrEqual",
+               "eq": "Equal", "detach": "Identity"}
 
 
 @_emits(*_ONE_TO_ONE)
 def _one_to_one(b: _GraphBuilder, t: Tensor) -> None:
     b.node(_ONE_TO_ONE[t._op], b.inputs(t), b.out(t))
+
+
+@_emits("cast")
+def _cast(b: _GraphBuilder, t: Tensor) -> None:
+    b.node("Cast", b.inputs(t), b.out(t), to=helper.np_dtype_to_tensor_dtype(t._attrs["dtype"]))
+
+
+@_emits("argmax")
+def _argmax(b: _GraphBuilder, t: Tensor) -> None:
+    if t._attrs["axis"] is None:
+        raise ExportError("export needs argmax with a dim (argmax over all elements is not "
+                          "a per-sample output)")
+    b.node("ArgMax", b.inputs(t), b.out(t), axis=t._attrs["axis"],
+           keepdims=int(t._attrs["keepdim"]))
 
 
 @_emits("pow")
@@ -538,6 +554,12 @@ def _validate_for_task(proto: onnx.ModelProto, task: str) -> None:
                           + report.summary())
 
 
+_FROZEN_HINT = (
+    "The usual cause: part of forward() computed with numpy on .data (or wrapped an intermediate "
+    "in a new Tensor), which export can only record as a constant from the example batch; use "
+    "Tensor operations for everything that depends on the input.")
+
+
 def _check_against_framework(model: Module, example: Tensor, proto: onnx.ModelProto) -> None:
     """Run the file in onnxruntime at two batch sizes; outputs must match the framework's."""
     import onnxruntime as ort
@@ -551,11 +573,17 @@ def _check_against_framework(model: Module, example: Tensor, proto: onnx.ModelPr
         for batch in batches:
             with no_grad():
                 expected = model(Tensor(batch, dtype=batch.dtype)).data
-            got = session.run(None, {session.get_inputs()[0].name: batch})[0]
+            try:
+                got = session.run(None, {session.get_inputs()[0].name: batch})[0]
+            except Exception as error:  # onnxruntime raises its own exception types
+                raise ExportError(f"the exported graph fails in onnxruntime at batch "
+                                  f"{len(batch)}: {error}. {_FROZEN_HINT}") from error
             if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-4, atol=1e-4):
-                worst = np.abs(got - expected).max() if got.shape == expected.shape else "shape"
+                worst = (f"worst difference {np.abs(got - expected).max():.3g}"
+                         if got.shape == expected.shape else f"shape {got.shape} instead of "
+                         f"{expected.shape}")
                 raise ExportError(f"onnxruntime disagrees with the framework at batch "
-                                  f"{len(batch)} (worst difference {worst}); please report this")
+                                  f"{len(batch)} ({worst}). {_FROZEN_HINT}")
     finally:
         model.train(was_training)
 

@@ -99,7 +99,8 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        return Tensor._wrap(self.data)
+        """The same values, cut off from the gradient graph (still part of an exported graph)."""
+        return _no_grad_op(self.data, (self,), "detach")
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad
@@ -110,10 +111,10 @@ class Tensor:
         return self
 
     def float(self) -> Tensor:
-        return Tensor(self.data, dtype=np.float32)
+        return cast(self, np.float32)
 
     def long(self) -> Tensor:
-        return Tensor(self.data, dtype=np.int64)
+        return cast(self, np.int64)
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -194,22 +195,26 @@ class Tensor:
 
     # Comparisons give boolean tensors without gradients (masks, accuracy).
     def __lt__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data < _raw(other))
+        return _no_grad_op(np.less(self.data, _raw(other)), (self, self._constant(other)), "lt")
 
     def __le__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data <= _raw(other))
+        return _no_grad_op(np.less_equal(self.data, _raw(other)), (self, self._constant(other)),
+                           "le")
 
     def __gt__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data > _raw(other))
+        return _no_grad_op(np.greater(self.data, _raw(other)), (self, self._constant(other)),
+                           "gt")
 
     def __ge__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data >= _raw(other))
+        return _no_grad_op(np.greater_equal(self.data, _raw(other)),
+                           (self, self._constant(other)), "ge")
 
     def eq(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data == _raw(other))
+        return _no_grad_op(np.equal(self.data, _raw(other)), (self, self._constant(other)), "eq")
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return Tensor(np.argmax(self.data, axis=dim, keepdims=keepdim))
+        out = np.argmax(self.data, axis=dim, keepdims=keepdim)
+        return _no_grad_op(np.asarray(out), (self,), "argmax", axis=dim, keepdim=keepdim)
 
     # ----------------------------------------------------------------- methods mirroring torch
     def exp(self) -> Tensor:
@@ -335,6 +340,23 @@ def record_op(data: np.ndarray, parents: Sequence[Tensor], op: str, backward: Ba
         return out
     out._prev, out._op, out._attrs = tuple(parents), op, attrs
     return out
+
+
+def _no_grad_op(data: np.ndarray, parents: Sequence[Tensor], op: str, **attrs: Any) -> Tensor:
+    """A result no gradient flows through (masks, indices), still recorded for export, so a
+    comparison on the input is not frozen into a constant."""
+    out = Tensor._wrap(data)
+    if is_tracing():
+        out._prev, out._op, out._attrs = tuple(parents), op, attrs
+    return out
+
+
+def cast(a: Tensor, dtype: Any) -> Tensor:
+    """``a`` converted to ``dtype``; the gradient flows back between floating point types."""
+    data = a.data.astype(dtype)
+    if not np.issubdtype(data.dtype, np.floating):
+        return _no_grad_op(data, (a,), "cast", dtype=data.dtype)
+    return record_op(data, (a,), "cast", lambda g: (g.astype(a.dtype),), dtype=data.dtype)
 
 
 def topological_order(root: Tensor, only_requiring_grad: bool = False) -> list[Tensor]:

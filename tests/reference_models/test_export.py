@@ -200,3 +200,31 @@ def test_a_loss_in_forward_is_refused() -> None:
 def test_top_level_export_function_is_the_same() -> None:
     proto = rm.export_onnx(make_mlp(), rm.rand(2, 1, 28, 28), None, task="mnist")
     assert proto.graph.output[0].name == "logits"
+
+
+class MaskAndCast(nn.Module):
+    """Comparisons, argmax, casts and detach on the input stay in the graph (not frozen)."""
+
+    def forward(self, x: rm.Tensor) -> rm.Tensor:
+        positive = rm.where(x > 0.5, x, x * 0.1)
+        winners = x.argmax(dim=1, keepdim=True).float()
+        return positive.detach() + winners + (x <= 0.2).float() + x.eq(x).float()
+
+
+def test_comparisons_casts_and_argmax_follow_the_input(tmp_path: Path) -> None:
+    model = MaskAndCast()
+    path = tmp_path / "mask.onnx"
+    export_onnx(model, rm.rand(3, 6), path)
+    gen = np.random.default_rng(9)
+    for batch in (1, 4):
+        x = gen.random((batch, 6), dtype=np.float32)
+        np.testing.assert_allclose(run_onnx(path, x), framework_output(model, x), rtol=1e-6)
+
+
+def test_values_computed_outside_the_graph_are_caught() -> None:
+    class Frozen(nn.Module):
+        def forward(self, x: rm.Tensor) -> rm.Tensor:
+            return x + rm.Tensor(np.maximum(x.data, 0))  # numpy on .data: a constant in the graph
+
+    with pytest.raises(ExportError, match="numpy on .data"):
+        export_onnx(Frozen(), rm.rand(3, 4), None)

@@ -167,3 +167,12 @@ def test_conv_output_is_an_nchw_view_that_numpy_can_use() -> None:
     y = conv(rm.randn(2, 3, 5, 5))
     assert y.shape == (2, 4, 5, 5)
     np.testing.assert_allclose(np.ascontiguousarray(y.data).sum(), y.data.sum(), rtol=1e-5)
+
+
+def test_casts_between_float_types_pass_the_gradient() -> None:
+    x = rm.Tensor([1.0, 2.0], requires_grad=True, dtype=np.float64)
+    y = x.float()
+    assert y.dtype == np.float32 and x.long().dtype == np.int64
+    (y * 3).sum().backward()
+    assert x.grad.dtype == np.float64
+    np.testing.assert_allclose(x.grad, [3.0, 3.0])
