@@ -220,3 +220,20 @@ def test_int4_weight_only_runs_in_onnxruntime_with_matmulnbits(float_mlp_proto):
     hidden = np.maximum(x.reshape(8, -1) @ d1 + model[1].bias.data, 0)
     expected = hidden @ d2 + model[3].bias.data
     assert np.allclose(run(quantized, x), expected, atol=1e-3)
+
+
+def test_dynamic_int8_and_int4_work_on_the_gpt():
+    from reference_models.gpt import GPT, GPTConfig
+
+    manual_seed(3)
+    model = GPT(GPTConfig(context=16, n_layer=1, n_head=2, n_embd=32))
+    ids = RNG.integers(0, 65, (2, 16)).astype(np.int64)
+    proto = export_onnx(model, ids[:1], None, task="tinygpt")
+    expected = run(proto.SerializeToString(), ids)
+    for rewrite, kernel in ((quantize_dynamic, "DynamicQuantizeMatMul"),
+                            (quantize_int4, "MatMulNBits")):
+        quantized = rewrite(proto).SerializeToString()
+        assert validate(quantized, "tinygpt").ok
+        assert integer_kernel_count(quantized).get(kernel, 0) >= 4  # qkv, proj, fc, mlp proj
+        got = run(quantized, ids)
+        assert np.mean(got.argmax(-1) == expected.argmax(-1)) > 0.9
