@@ -4,7 +4,8 @@
 
 Prints the median wall time of each workload (after warm-up) for both frameworks and the ratio
 ours / PyTorch: a Conv2d 3->32 3x3 forward+backward, an MLP 784->256->10 forward+backward, and one
-full training step of the 160k-parameter CIFAR-10 CNN at batch 128.
+full training step of the 160k-parameter CIFAR-10 CNN at batch 128, and one AdamW step of the
+0.8M-parameter TinyGPT (4 layers, width 128) at batch 12, context 64.
 
 Timings are only comparable on an otherwise idle machine; the load average is printed first. On
 a busy machine PyTorch's OpenMP threads spin while they wait for each other and lose badly at 2
@@ -138,6 +139,70 @@ def cnn_step_workload(torch, repeats: int) -> tuple[float, float]:
     return median_seconds(ours, theirs, repeats)
 
 
+def torch_gpt(torch, vocab: int, context: int, layers: int, width: int, heads: int):
+    """nanoGPT's model in PyTorch (pre-norm blocks, tanh GELU, tied head), our parameter names."""
+    tnn, tf = torch.nn, torch.nn.functional
+
+    class Block(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ln_1, self.ln_2 = tnn.LayerNorm(width), tnn.LayerNorm(width)
+            self.attn, self.mlp = tnn.Module(), tnn.Module()
+            self.attn.c_attn, self.attn.c_proj = tnn.Linear(width, 3 * width), tnn.Linear(width, width)
+            self.mlp.c_fc, self.mlp.c_proj = tnn.Linear(width, 4 * width), tnn.Linear(4 * width, width)
+
+        def forward(self, x):
+            n, t, d = x.shape
+            q, k, v = self.attn.c_attn(self.ln_1(x)).split(d, dim=2)
+            q, k, v = (z.view(n, t, heads, d // heads).transpose(1, 2) for z in (q, k, v))
+            y = tf.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.attn.c_proj(y.transpose(1, 2).reshape(n, t, d))
+            return x + self.mlp.c_proj(tf.gelu(self.mlp.c_fc(self.ln_2(x)), approximate="tanh"))
+
+    class GPT(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wte, self.wpe = tnn.Embedding(vocab, width), tnn.Embedding(context, width)
+            self.h = tnn.ModuleList(Block() for _ in range(layers))
+            self.ln_f = tnn.LayerNorm(width)
+            self.lm_head = tnn.Linear(width, vocab, bias=False)
+            self.lm_head.weight = self.wte.weight
+
+        def forward(self, ids):
+            x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
+            for block in self.h:
+                x = block(x)
+            return self.lm_head(self.ln_f(x))
+
+    return GPT()
+
+
+def gpt_step_workload(torch, repeats: int) -> tuple[float, float]:
+    """One AdamW training step of the TinyGPT baseline (4 layers, 4 heads, width 128), 12 x 64."""
+    from reference_models.gpt import GPT, GPTConfig
+
+    gen = np.random.default_rng(3)
+    x_np, y_np = gen.integers(0, 65, (12, 64)), gen.integers(0, 65, (12, 64))
+    model = GPT(GPTConfig(vocab_size=65, context=64, n_layer=4, n_head=4, n_embd=128))
+    tmodel = torch_gpt(torch, 65, 64, 4, 128, 4)
+    copy_weights(model, tmodel)
+    opt = rm.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+    topt = torch.optim.AdamW(tmodel.parameters(), lr=1e-3, weight_decay=0.1)
+    tx, ty = torch.from_numpy(x_np), torch.from_numpy(y_np).reshape(-1)
+
+    def ours() -> None:
+        opt.zero_grad()
+        F.cross_entropy(model(x_np).reshape(-1, 65), y_np.reshape(-1)).backward()
+        opt.step()
+
+    def theirs() -> None:
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(tmodel(tx).reshape(-1, 65), ty).backward()
+        topt.step()
+
+    return median_seconds(ours, theirs, repeats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per workload")
@@ -155,6 +220,8 @@ def main() -> None:
         ("MLP 784->256->10, batch 128, fwd+bwd", mlp_workload(torch, args.repeats), 1.5),
         ("CNN 160k train step (CE ls=0.1, SGD Nesterov), batch 128",
          cnn_step_workload(torch, max(3, args.repeats // 2)), 3.0),
+        ("TinyGPT 0.8M train step (4x128, AdamW), batch 12 x 64",
+         gpt_step_workload(torch, args.repeats), 2.0),
     ]
     print(f"{'workload':60s} {'ours ms':>9s} {'torch ms':>9s} {'ratio':>7s} {'aim':>5s}")
     for name, (ours, theirs), aim in rows:
