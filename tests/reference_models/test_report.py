@@ -88,3 +88,16 @@ def test_arena_check_and_compare_commands(models, prepared_mnist_dir, tmp_path, 
     assert [row["name"] for row in json.loads(rows.read_text())] == [m.name for m in models]
     code = main(["check", str(tmp_path / "missing.onnx"), "--task", "mnist"])
     assert code == 1 and "no model file" in capsys.readouterr().err
+
+
+def test_tinygpt_validation_slice_is_the_end_of_the_training_text(tmp_path):
+    from evaluator.datasets import load_hidden, load_train, save_prepared_text
+    from evaluator.tasks import TINYGPT_VOCABULARY
+
+    rng = np.random.default_rng(0)
+    text = "".join(rng.choice(list(TINYGPT_VOCABULARY), 1_200_000))
+    save_prepared_text(tmp_path / "data", text)
+    slice_dir = validation_data_dir("tinygpt", tmp_path / "data", tmp_path / "cache")
+    train_ids, _ = load_train("tinygpt", tmp_path / "data")
+    hidden = load_hidden("tinygpt", "all", slice_dir).segments[0]
+    assert np.array_equal(hidden, train_ids[-100_000:])
