@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
+from rest_framework.throttling import UserRateThrottle
 
 from submissions.models import Status
 from submissions.quotas import QuotaExceeded
@@ -23,6 +24,13 @@ from submissions.services import UploadRefused, submit
 from .forms import UploadForm
 from .leaderboard import PANEL_CACHE_SECONDS, leaderboard_context, panel_data
 from .student import api_token, student_context
+
+
+class UploadThrottle(UserRateThrottle):
+    """The API's upload rate (``uploads``), counted in the same cache entry as the API's uploads,
+    so the page and the API share one allowance."""
+
+    scope = "uploads"
 
 
 @require_GET
@@ -81,6 +89,12 @@ def upload(request: HttpRequest, competition) -> HttpResponse:
     """Hand the form's file to the submissions service; answer JSON to the page's script, or
     redirect back with a message when the form was posted without JavaScript."""
     wants_json = "application/json" in request.headers.get("Accept", "")
+    throttle = UploadThrottle()
+    if not throttle.allow_request(request, None):
+        wait = throttle.wait() or 60
+        return _upload_answer(request, competition, wants_json, 429,
+                              error=f"Too many uploads in a short time: try again in "
+                                    f"{wait:.0f} seconds.")
     form = UploadForm(competition, request.POST, request.FILES)
     if not form.is_valid():
         error = " ".join(str(e) for errors in form.errors.values() for e in errors)

@@ -281,3 +281,27 @@ def test_long_boards_are_paged(competition, make_user, monkeypatch):
     # Switching tabs starts again at the first page.
     assert re.search(r'id="tab-category-speed" href="[^"]*page=1"', second)
     assert Client().get("/c/course/", {"page": "two"}).status_code == 404
+
+
+def test_form_uploads_share_the_apis_upload_rate(competition, make_user, monkeypatch):
+    from web.views import UploadThrottle
+
+    from tests.platform.helpers import client_for
+
+    monkeypatch.setattr(UploadThrottle, "THROTTLE_RATES", {"uploads": "2/min"})
+    ann = make_user("ann")
+    page = logged_in(ann)
+    json_accept = {"HTTP_ACCEPT": "application/json"}
+    model = GOOD_MODELS["mnist_linear"]()
+    first = page.post("/c/course/me/", {"track": "mnist", "file": SimpleUploadedFile(
+        "m.onnx", model)}, **json_accept)
+    assert first.status_code == 201
+    api = client_for(ann).post("/api/submissions/", {
+        "file": SimpleUploadedFile("m.onnx", model), "competition": "course", "track": "mnist"},
+        format="multipart")
+    assert api.status_code == 201
+    third = page.post("/c/course/me/", {"track": "mnist", "file": SimpleUploadedFile(
+        "m.onnx", model)}, **json_accept)
+    assert third.status_code == 429 and third.json()["message"].startswith(
+        "Too many uploads in a short time")
+    assert Submission.objects.filter(user=ann).count() == 2
