@@ -29,7 +29,8 @@
     return function () {
       var mine = ++latest;
       return fetch(url(), {credentials: "same-origin"}).then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
+        // A redirect means the session ended (the login page): keep what is shown.
+        if (!response.ok || response.redirected) throw new Error("HTTP " + response.status);
         return response.text();
       }).then(function (html) {
         if (mine !== latest || html === last) return;
