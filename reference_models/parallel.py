@@ -85,3 +85,17 @@ def map_chunks(fn: Callable[[T], R], chunks: Iterable[T]) -> list[R]:
     if len(chunks) < 2 or workers() < 2:
         return [fn(chunk) for chunk in chunks]
     return list(_pool.map(fn, chunks))
+
+
+PARALLEL_MIN_BYTES = 4 << 20  # below this, dispatching to threads costs more than it saves
+
+
+def split_rows(n_rows: int, nbytes: int) -> list[slice]:
+    """Blocks of rows (axis 0), one per worker for arrays big enough to be worth splitting.
+
+    Memory-bound passes (batch norm, ReLU) over such blocks run on all cores at once: numpy
+    releases the GIL inside each ufunc.
+    """
+    parts = workers() if nbytes >= PARALLEL_MIN_BYTES and n_rows > 1 else 1
+    step = -(-n_rows // parts)
+    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from reference_models.autograd import is_grad_enabled, is_tracing
+from reference_models.parallel import map_chunks, split_rows
 
 Backward = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
 ArrayLike = Any
@@ -449,8 +450,17 @@ def abs(a: Tensor) -> Tensor:  # noqa: A001 - mirrors torch.abs
 
 
 def relu(a: Tensor) -> Tensor:
-    out = np.maximum(a.data, 0)
-    return record_op(out, (a,), "relu", lambda g: (g * (out > 0),))
+    x = a.data
+    out = np.empty_like(x)  # same memory layout as x (channels-last stays channels-last)
+    blocks = split_rows(len(x), x.nbytes) if x.ndim else [...]
+    map_chunks(lambda rows: np.maximum(x[rows], 0, out=out[rows]), blocks)
+
+    def backward(g: np.ndarray) -> tuple:
+        grad = np.empty_like(g)
+        map_chunks(lambda rows: np.multiply(g[rows], out[rows] > 0, out=grad[rows]), blocks)
+        return (grad,)
+
+    return record_op(out, (a,), "relu", backward)
 
 
 def sigmoid(a: Tensor) -> Tensor:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from reference_models.nn import im2col
+from reference_models.parallel import map_chunks, split_rows
 from reference_models.random import get_generator
 from reference_models.tensor import (
     Tensor,
@@ -236,6 +237,15 @@ def avg_pool2d(input: Tensor, kernel_size: int | Sequence[int],
 
 
 # ===================================================================== normalization
+def _sum_blocks(fn, blocks: list[slice]) -> np.ndarray:
+    """Sum of ``fn(block)`` over row blocks, computed in parallel."""
+    parts = map_chunks(fn, blocks)
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
 def _channels_last_2d(x: np.ndarray) -> np.ndarray:
     """(N, C, *) -> (M, C) with channels contiguous; free for conv2d outputs (NHWC memory)."""
     return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
@@ -256,10 +266,16 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     gamma = weight.data if weight is not None else np.ones(x.shape[1], dtype=dtype)
     beta = bias.data if bias is not None else np.zeros(x.shape[1], dtype=dtype)
     use_batch_stats = training or running_mean is None
+    blocks = split_rows(m, x2.nbytes)  # each pass runs on all cores, a block of rows each
     if use_batch_stats:
-        mu = x2.mean(axis=0)
-        centered = x2 - mu
-        var = np.einsum("ij,ij->j", centered, centered) / m  # no squared temporary
+        mu = _sum_blocks(lambda r: x2[r].sum(axis=0), blocks) / m
+        centered = np.empty_like(x2)
+
+        def center(r: slice) -> np.ndarray:
+            np.subtract(x2[r], mu, out=centered[r])
+            return np.einsum("ij,ij->j", centered[r], centered[r])  # no squared temporary
+
+        var = _sum_blocks(center, blocks) / m
         if training and running_mean is not None:
             # in place, so the module's buffers stay the same arrays
             running_mean.data *= 1 - momentum
@@ -270,23 +286,40 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         mu, var, centered = running_mean.data, running_var.data, None
     inv_std = (1.0 / np.sqrt(var + eps)).astype(dtype)
     scale = gamma * inv_std
-    y2 = (centered if use_batch_stats else x2) * scale
-    y2 += beta if use_batch_stats else beta - mu * scale
+    source, shift = (centered, beta) if use_batch_stats else (x2, beta - mu * scale)
+    y2 = np.empty_like(x2)
+
+    def normalize(r: slice) -> None:
+        np.multiply(source[r], scale, out=y2[r])
+        y2[r] += shift
+
+    map_chunks(normalize, blocks)
     out = _from_channels_last_2d(y2, x.shape)
 
     def backward(g: np.ndarray) -> tuple:
         g2 = _channels_last_2d(g)
-        gbeta = g2.sum(axis=0)
+        gbeta = _sum_blocks(lambda r: g2[r].sum(axis=0), blocks)
+        gx2 = np.empty_like(g2)
         if use_batch_stats:
-            ggamma = np.einsum("ij,ij->j", g2, centered) * inv_std
+            ggamma = _sum_blocks(lambda r: np.einsum("ij,ij->j", g2[r], centered[r]),
+                                 blocks) * inv_std
             # d/dx of gamma * (x - mean) / std with the batch mean and std depending on x:
             # scale * (g - mean(g) - xhat * mean(g * xhat)), in three passes
-            gx2 = g2 * scale
-            gx2 -= centered * (scale * inv_std * ggamma / m)
-            gx2 -= scale * gbeta / m
+            k_centered, k_const = scale * inv_std * ggamma / m, scale * gbeta / m
+
+            def input_grad(r: slice) -> None:
+                np.multiply(g2[r], scale, out=gx2[r])
+                gx2[r] -= centered[r] * k_centered
+                gx2[r] -= k_const
         else:
-            ggamma = np.einsum("ij,ij->j", g2, (x2 - mu) * inv_std)
-            gx2 = g2 * scale
+            ggamma = _sum_blocks(lambda r: np.einsum("ij,ij->j", g2[r], x2[r] - mu),
+                                 blocks) * inv_std
+
+            def input_grad(r: slice) -> None:
+                np.multiply(g2[r], scale, out=gx2[r])
+
+        if input.requires_grad:
+            map_chunks(input_grad, blocks)
         gx = _from_channels_last_2d(gx2, x.shape) if input.requires_grad else None
         grads = [gx]
         if weight is not None:

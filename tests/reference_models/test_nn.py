@@ -187,3 +187,17 @@ def test_assigning_a_registered_buffer_keeps_it_a_buffer() -> None:
     bn.running_mean = rm.Tensor(np.full(3, 2.0))
     assert "running_mean" in dict(bn.named_buffers())
     np.testing.assert_array_equal(bn.state_dict()["running_mean"], [2.0, 2.0, 2.0])
+
+
+def test_batch_norm_on_a_large_batch_matches_the_formula() -> None:
+    """Large inputs are normalized in parallel row blocks; the result must not change."""
+    x = rm.Tensor(np.random.default_rng(3).normal(1.0, 3.0, (64, 16, 32, 32)).astype(np.float32),
+                  requires_grad=True)
+    bn = nn.BatchNorm2d(16)
+    y = F.relu(bn(x))
+    mean = x.data.mean(axis=(0, 2, 3), keepdims=True)
+    std = np.sqrt(x.data.var(axis=(0, 2, 3), keepdims=True) + bn.eps)
+    np.testing.assert_allclose(y.data, np.maximum((x.data - mean) / std, 0), rtol=1e-4, atol=1e-4)
+    y.sum().backward()
+    # d/dx of sum(relu(xhat)): zero mean over each channel, as batch norm's gradient always is
+    np.testing.assert_allclose(x.grad.mean(axis=(0, 2, 3)), 0, atol=1e-5)

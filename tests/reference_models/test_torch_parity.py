@@ -258,3 +258,18 @@ def test_cnn_training_step_matches() -> None:
     theirs_state = theirs.state_dict()
     for name, value in ours.state_dict().items():
         assert_close(value, theirs_state[name], name)
+
+
+def test_large_inputs_split_across_threads_match() -> None:
+    """Batch norm and ReLU work on row blocks in parallel above a size threshold."""
+    from reference_models.parallel import PARALLEL_MIN_BYTES
+
+    x = images(64, 32, 24, 24)
+    assert x.nbytes > PARALLEL_MIN_BYTES
+    # no conv bias: batch norm cancels it, so its gradient is rounding noise around zero
+    model = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32),
+                          nn.ReLU())
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(32, 32, 3, padding=1, bias=False),
+                                 torch.nn.BatchNorm2d(32), torch.nn.ReLU())
+    compare_module(model, theirs, x, train=True)
+    compare_module(model, theirs, x, train=False)
