@@ -211,6 +211,9 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.UserRateThrottle",
         "rest_framework.throttling.ScopedRateThrottle",
     ],
+    # Trust X-Forwarded-For only from as many proxies as the deployment really has; otherwise a
+    # client could send a fresh address with every request and never be throttled.
+    "NUM_PROXIES": int(os.environ.get("ARENA_NUM_PROXIES", "0")),
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("ARENA_THROTTLE_ANON", "600/min"),
         "user": os.environ.get("ARENA_THROTTLE_USER", "1200/min"),

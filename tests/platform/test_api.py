@@ -244,6 +244,18 @@ def test_anonymous_requests_are_throttled(competition, monkeypatch):
     assert codes == [200] * 5 + [429]
 
 
+def test_a_spoofed_forwarded_address_does_not_escape_the_throttle(competition, monkeypatch):
+    from rest_framework.throttling import AnonRateThrottle
+
+    monkeypatch.setitem(AnonRateThrottle.THROTTLE_RATES, "anon", "5/min")
+    client = client_for()
+    codes = [
+        client.get("/api/competitions/", HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code
+        for n in range(6)
+    ]
+    assert codes == [200] * 5 + [429]
+
+
 def test_an_oversized_upload_is_refused_in_words(competition, make_user, settings):
     settings.ARENA_MAX_UPLOAD_BYTES = 1000
     response = upload(make_user("ann"), b"x" * 5000)
