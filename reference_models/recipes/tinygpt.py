@@ -23,7 +23,7 @@ import numpy as np
 from reference_models import manual_seed, no_grad, optim
 from reference_models.checkpoint import save_checkpoint, versions
 from reference_models.data import load_task_data
-from reference_models.generate import generate
+from reference_models.generate import generate, single_threaded_blas
 from reference_models.gpt import GPT, GPTConfig, parameter_counts
 from reference_models.nn import functional as F
 from reference_models.nn.utils import clip_grad_norm_
@@ -121,7 +121,8 @@ def train(
     log = _Log(progress, steps)
     log.print(f"TinyGPT: {parameter_counts(model)['total']:,} parameters, {len(ids):,} training "
               f"characters, {steps} steps of {config.batch_size} x {context}")
-    history = _train_steps(model, optimizer, scheduler, ids, val_ids, config, steps, log)
+    with single_threaded_blas():  # see its docstring: small products, busy shared cores
+        history = _train_steps(model, optimizer, scheduler, ids, val_ids, config, steps, log)
     log.close()
     return _finish(model, config, steps, history, out_dir, started, command, score, data_dir)
 
