@@ -100,7 +100,8 @@ class DataLoader:
 
     Mirrors ``torch.utils.data.DataLoader``'s names. ``seed`` fixes the shuffling and the random
     augmentation of every epoch: two loaders with the same seed yield the same batches in the same
-    order. ``transform`` is applied to the inputs (the first field) of each whole batch.
+    order (without ``seed``, ``manual_seed`` decides). ``transform`` is applied to the inputs (the
+    first field) of each whole batch.
     """
 
     def __init__(
@@ -119,7 +120,8 @@ class DataLoader:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.transform = transform
-        self.generator = np.random.default_rng(seed)
+        # Without a seed, draw one from the framework's generator, so manual_seed() fixes it too.
+        self.generator = np.random.default_rng(_seed_or_draw(seed))
 
     def __len__(self) -> int:
         full, rest = divmod(len(self.dataset), self.batch_size)
@@ -161,7 +163,7 @@ class RandomCrop:
     def __init__(self, size: int | tuple[int, int], padding: int = 0, seed: int | None = None):
         self.size = (size, size) if isinstance(size, int) else tuple(size)
         self.padding = int(padding)
-        self.generator = np.random.default_rng(seed)
+        self.generator = np.random.default_rng(_seed_or_draw(seed))
 
     def __call__(self, batch: np.ndarray, generator: np.random.Generator | None = None):
         generator = generator or self.generator
@@ -189,7 +191,7 @@ class RandomHorizontalFlip:
 
     def __init__(self, p: float = 0.5, seed: int | None = None) -> None:
         self.p = float(p)
-        self.generator = np.random.default_rng(seed)
+        self.generator = np.random.default_rng(_seed_or_draw(seed))
 
     def __call__(self, batch: np.ndarray, generator: np.random.Generator | None = None):
         generator = generator or self.generator
@@ -218,6 +220,12 @@ def _apply(transform: Callable, batch: np.ndarray, generator: np.random.Generato
     if isinstance(transform, (Compose, RandomCrop, RandomHorizontalFlip, ToModelInput)):
         return transform(batch, generator)
     return transform(batch)
+
+
+def _seed_or_draw(seed: int | None) -> int:
+    from reference_models.random import default_generator
+
+    return int(seed) if seed is not None else int(default_generator.integers(2**63))
 
 
 def _require_nchw(batch: np.ndarray, name: str) -> None:

@@ -56,6 +56,21 @@ def test_shuffle_is_a_permutation_that_changes_every_epoch_and_is_seeded():
     assert not np.array_equal(np.concatenate([y for _, y in other]), first)
 
 
+def test_without_a_seed_manual_seed_decides_the_order():
+    from reference_models import manual_seed
+
+    def order():
+        manual_seed(11)
+        loader = DataLoader(numbered(40), batch_size=8, shuffle=True)
+        return np.concatenate([y for _, y in loader])
+
+    first = order()
+    assert np.array_equal(first, order())
+    manual_seed(12)
+    other = np.concatenate([y for _, y in DataLoader(numbered(40), batch_size=8, shuffle=True)])
+    assert not np.array_equal(first, other)
+
+
 def test_inputs_and_labels_stay_paired_after_shuffling():
     for x, y in DataLoader(numbered(50), batch_size=8, shuffle=True, seed=1):
         assert np.array_equal(x[:, 0], 2 * y)
