@@ -182,7 +182,8 @@ def make_int8(recipe, out: Path, data_dir, name: str, max_drop: float = 0.005,
 
 
 def make_pruned_int8(recipe, out: Path, data_dir, name: str, sparsity=(0.5, 0.7),
-                     channels: float = 0.25, tune_images: int = 10_000) -> dict:
+                     channels: float = 0.25, tune_images: int = 10_000,
+                     tune_lr: float = 0.01) -> dict:
     """Structured channel pruning, then global magnitude pruning in steps with a short fine-tune
     after each, then PTQ INT8."""
     from reference_models.compress.prune import iterative_prune, prune_channels
@@ -194,7 +195,7 @@ def make_pruned_int8(recipe, out: Path, data_dir, name: str, sparsity=(0.5, 0.7)
           f"{validation_accuracy(model, recipe.TASK, data_dir):.2%}", flush=True)
 
     def tune(model: Module) -> None:
-        fine_tune(model, recipe.TASK, data_dir, images=tune_images, lr=0.01)
+        fine_tune(model, recipe.TASK, data_dir, images=tune_images, lr=tune_lr)
         print(f"  fine-tuned: {validation_accuracy(model, recipe.TASK, data_dir):.2%}",
               flush=True)
 
@@ -206,7 +207,7 @@ def make_pruned_int8(recipe, out: Path, data_dir, name: str, sparsity=(0.5, 0.7)
               "unstructured": f"global magnitude pruning to {list(sparsity)} of the weights, "
                               "in steps",
               "fine_tune": f"after each step 1 pass over {tune_images} random training images, "
-                           "SGD lr 0.01 cosine, masks kept",
+                           f"SGD lr {tune_lr} cosine, masks kept",
               "quantization": f"int8 per-channel weights, uint8 {observer} activations",
               "validation_accuracy_after_fine_tune": tuned,
               "validation_accuracy": accuracy}
@@ -234,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = {
         "cifar10-int8": lambda out, d: make_int8(cifar10_cnn, out, d, "cifar10_cnn_int8"),
         "cifar10-pruned-int8": lambda out, d: make_pruned_int8(
-            cifar10_cnn, out, d, "cifar10_cnn_pruned_int8"),
+            cifar10_cnn, out, d, "cifar10_cnn_pruned_int8", tuple(args.sparsity),
+            args.channels, args.tune_images, args.tune_lr),
         "mnist-int8": lambda out, d: make_int8(mnist_mlp, out, d, "mnist_mlp_int8"),
         "tinygpt-int8": lambda out, d: make_dynamic_int8("tinygpt", "tinygpt", out, d,
                                                          "tinygpt_int8"),
@@ -243,6 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("jobs", nargs="+", choices=sorted(jobs))
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "baselines")
+    pruning = parser.add_argument_group("cifar10-pruned-int8")
+    pruning.add_argument("--channels", type=float, default=0.25,
+                         help="fraction of each hidden layer's channels removed")
+    pruning.add_argument("--sparsity", type=float, nargs="+", default=[0.5, 0.7],
+                         help="global magnitude pruning steps (fractions of all weights)")
+    pruning.add_argument("--tune-images", type=int, default=10_000)
+    pruning.add_argument("--tune-lr", type=float, default=0.01)
     args = parser.parse_args(argv)
     for job in args.jobs:
         print(f"{job}:", flush=True)
