@@ -18,7 +18,7 @@ from reference_models.recipes.common import RunResult, TrainingConfig, train_ima
 NAME = "cifar10-cnn"
 TASK = "cifar10"
 CONFIG = TrainingConfig(
-    epochs=4, batch_size=256, lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4,
+    epochs=3, batch_size=256, lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4,
     label_smoothing=0.1, seed=0,
 )
 
