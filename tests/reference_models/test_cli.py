@@ -70,7 +70,8 @@ def test_train_writes_a_checkpoint_a_valid_onnx_model_and_a_run_record(
         f"python -m reference_models train mnist-mlp --data-dir {synthetic_mnist_dir} --epochs 1 "
         f"--limit 256 --batch-size 64 --out {out} --no-progress --seed 3"
     )
-    assert record["epochs"] == 1 and record["seed"] == 3 and record["wall_seconds"] > 0
+    assert record["epochs"] == 1 and record["seed"] == 3
+    assert record["wall_seconds"] >= record["training_seconds"] > 0
     assert record["final_epoch"]["epoch"] == 1 and "scorecard" not in record
     assert record["versions"]["numpy"] == np.__version__
     assert record["onnx_bytes"] == (out / "mnist_mlp.onnx").stat().st_size
