@@ -204,3 +204,14 @@ def test_attention_exports_with_a_dynamic_context(tmp_path: Path, kv_heads: int)
             expected = model.eval()(tensor(batch)).data
         got = session.run(None, {"input": batch})[0]
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_multihead_attention_gradients_with_padding() -> None:
+    rm.manual_seed(3)
+    attention = float64_module(nn.MultiheadAttention(8, 2))
+    padding = np.array([[False, False, False, True], [False, False, False, False]])
+
+    def run(query, memory):
+        return attention(query, memory, memory, key_padding_mask=padding, need_weights=False)[0]
+
+    check_gradients(run, rand(2, 3, 8), rand(2, 4, 8), rtol=1e-5, atol=1e-8)
