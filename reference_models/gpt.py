@@ -220,7 +220,7 @@ def memory_estimate(config: GPTConfig, batch_size: int, context: int | None = No
     return {
         "parameters": int(params),
         "weights_bytes": int(params * b),
-        "training_optimizer_state_bytes": int(3 * params * b),
+        "training_gradients_and_adam_bytes": int(3 * params * b),
         "training_activation_bytes": int(activations * b),
         "training_total_bytes": int((4 * params + activations) * b),
         "inference_kv_cache_bytes": int(kv_cache * b),
