@@ -191,7 +191,7 @@ def make_pruned_int8(recipe, out: Path, data_dir, name: str, sparsity=(0.5, 0.7)
     started = time.perf_counter()
     float_path = out / f"{recipe.NAME.replace('-', '_')}.onnx"
     model = prune_channels(load_from_onnx(recipe.build_model(), float_path), channels)
-    print(f"  {channels:.0%} of channels removed: validation accuracy "
+    print(f"  {channels:.1%} of channels removed: validation accuracy "
           f"{validation_accuracy(model, recipe.TASK, data_dir):.2%}", flush=True)
 
     def tune(model: Module) -> None:
@@ -203,7 +203,7 @@ def make_pruned_int8(recipe, out: Path, data_dir, name: str, sparsity=(0.5, 0.7)
     tuned = validation_accuracy(model, recipe.TASK, data_dir)
     observer, qmodel, accuracy = ptq_int8(model, recipe.TASK, data_dir)
     method = {"kind": "structured + unstructured pruning, fine-tune, post-training static INT8",
-              "structured": f"{channels:.0%} of each hidden layer's channels (L1 x |BN gamma|)",
+              "structured": f"{channels:.1%} of each hidden layer's channels (L1 x |BN gamma|)",
               "unstructured": f"global magnitude pruning to {list(sparsity)} of the weights, "
                               "in steps",
               "fine_tune": f"after each step 1 pass over {tune_images} random training images, "
