@@ -53,3 +53,30 @@ def test_load_from_onnx_recovers_the_framework_model(tmp_path):
     copy = load_from_onnx(cifar10_cnn.build_model(), tmp_path / "m.onnx")
     with no_grad():
         assert np.allclose(copy(Tensor(x)).data, model(Tensor(x)).data, atol=1e-5)
+
+
+# The targets, read from the records (latency is measured in benchmarks, not asserted).
+TARGETS = {"cifar10_cnn_int8": (-1.0, 3.5), "cifar10_cnn_pruned_int8": (-2.0, 8.0),
+           "mnist_mlp_int8": (-1.0, 3.5)}
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_compressed_baselines_meet_the_targets(name):
+    record = json.loads((BASELINES / f"{name}.json").read_text())
+    lowest_delta, smallest_ratio = TARGETS[name]
+    assert record["compared_with_float"]["accuracy_delta_points"] >= lowest_delta
+    float_size = record["float_scorecard"]["size_bytes"]
+    assert float_size / record["scorecard"]["size_bytes"] >= smallest_ratio
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["cifar10_cnn_int8", "cifar10_cnn_pruned_int8"])
+def test_compressed_baseline_scores_what_its_record_says(name, prepared_data_dir):
+    from evaluator.scoring import LatencyProtocol, score
+
+    record = json.loads((BASELINES / f"{name}.json").read_text())
+    card = score(BASELINES / f"{name}.onnx", record["task"], data_dir=prepared_data_dir,
+                 protocol=LatencyProtocol.quick())
+    assert card["valid"], card["error"]
+    assert card["accuracy"] == pytest.approx(record["scorecard"]["accuracy"], abs=1e-9)
+    assert card["nonzero_params"] == record["scorecard"]["nonzero_params"]
