@@ -99,7 +99,6 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def shell_command(argv: Sequence[str]) -> str:
     """The command that reproduces this run, with the environment variables that shaped it."""
     environment = [f"{name}={shlex.quote(os.environ[name])}" for name in RECORDED_ENVIRONMENT

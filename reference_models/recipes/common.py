@@ -44,6 +44,14 @@ class TrainingConfig:
     validation_size: int = 0
 
     def replace(self, **changes: Any) -> TrainingConfig:
+        """A copy with ``changes``; a ``ValueError`` naming the settings this recipe has otherwise."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(
+                f"this recipe has no setting {', '.join(unknown)}; its settings are: "
+                f"{', '.join(sorted(known))}"
+            )
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:

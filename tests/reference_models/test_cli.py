@@ -92,6 +92,13 @@ def test_too_few_examples_for_one_batch_is_a_clear_error(synthetic_mnist_dir, tm
     assert "fewer than one batch" in capsys.readouterr().err
 
 
+def test_a_setting_the_recipe_lacks_is_a_clear_error(synthetic_mnist_dir, tmp_path, capsys):
+    status = main(["train", "mnist-mlp", "--data-dir", str(synthetic_mnist_dir), "--steps", "5",
+                   "--out", str(tmp_path), "--no-progress"])
+    assert status == 1
+    assert "no setting steps" in capsys.readouterr().err
+
+
 def test_unprepared_data_dir_is_a_clear_error(tmp_path, capsys):
     status = main(["train", "mnist-mlp", "--data-dir", str(tmp_path / "empty"), "--out",
                    str(tmp_path), "--no-progress"])
