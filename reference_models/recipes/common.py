@@ -29,7 +29,7 @@ from reference_models.train import History, fit
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Hyperparameters of a recipe. ``limit`` trains on the first N examples (quick trials)."""
+    """Hyperparameters of a recipe. ``limit`` trains on a seeded random N examples (quick trials)."""
 
     epochs: int
     batch_size: int
@@ -108,8 +108,10 @@ def image_loaders(task: str, config: TrainingConfig, data_dir, train_transform):
     """The training loader (shuffled, augmented by ``train_transform``) and a validation loader
     (``None`` when ``config.validation_size`` is 0)."""
     images, labels = load_task_data(task, "train", data_dir, config.validation_size)
-    if config.limit is not None:
-        images, labels = images[: config.limit], labels[: config.limit]
+    if config.limit is not None and config.limit < len(images):
+        # A random subset: the prepared images are grouped by class, so the first N would be one class.
+        chosen = np.sort(np.random.default_rng(config.seed).permutation(len(images))[: config.limit])
+        images, labels = images[chosen], labels[chosen]
     if len(images) < config.batch_size:
         raise ValueError(
             f"{len(images)} training examples are fewer than one batch of {config.batch_size}"

@@ -78,3 +78,22 @@ def test_cifar10_recipe_trains_end_to_end_on_a_few_images(tmp_path):
     # 96 - 32 held out = 64 examples: two batches of 32
     assert result.history.last.val_accuracy is not None
     assert validate(result.files["onnx"], "cifar10").ok
+
+
+def test_limit_takes_a_seeded_random_subset_not_the_first_class(tmp_path):
+    # Prepared image sets are grouped by class (the CIFAR-10 JPEG copy is): the first N would be
+    # one class, and a quick trial would learn nothing.
+    from reference_models.recipes.common import TrainingConfig, image_loaders
+
+    labels = np.repeat(np.arange(10), 60)
+    save_prepared(
+        "mnist", tmp_path,
+        train_inputs=np.zeros((600, 1, 28, 28), dtype=np.uint8), train_labels=labels,
+        test_inputs=np.zeros((10, 1, 28, 28), dtype=np.uint8), test_labels=np.arange(10),
+    )
+    config = TrainingConfig(epochs=1, batch_size=16, lr=0.1, limit=64, seed=3)
+    train_loader, _ = image_loaders("mnist", config, tmp_path, None)
+    seen = np.concatenate([batch[1] for batch in train_loader])
+    assert len(seen) == 64 and len(np.unique(seen)) >= 8
+    again = np.concatenate([batch[1] for batch in image_loaders("mnist", config, tmp_path, None)[0]])
+    assert np.array_equal(np.sort(seen), np.sort(again))
