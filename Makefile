@@ -47,3 +47,5 @@ bench: setup
 	$(PY) benchmarks/evaluator.py
 	$(PY) benchmarks/leaderboard.py
 	$(PY) benchmarks/framework_vs_torch.py
+	$(PY) benchmarks/language.py
+	$(PY) benchmarks/compression.py
