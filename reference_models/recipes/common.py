@@ -172,6 +172,13 @@ def finish_run(
         "machine": machine(),
         "versions": versions(),
     }
+    return write_run_record(record, task=task, stem=stem, checkpoint=checkpoint,
+                            onnx_path=onnx_path, history=history, score=score, data_dir=data_dir)
+
+
+def write_run_record(record: dict, *, task: str, stem: Path, checkpoint: Path, onnx_path: Path,
+                     history: History, score: bool, data_dir) -> RunResult:
+    """Score the exported model if asked, write ``<stem>.run.json`` and return the run's files."""
     if score:
         from evaluator.scoring import score as score_model
 

@@ -11,7 +11,6 @@ model and a run record; prints generated text as it trains.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from reference_models.generate import generate, single_threaded_blas
 from reference_models.gpt import GPT, GPTConfig, parameter_counts
 from reference_models.nn import functional as F
 from reference_models.nn.utils import clip_grad_norm_
-from reference_models.recipes.common import RunResult, machine
+from reference_models.recipes.common import RunResult, machine, write_run_record
 from reference_models.text import CharTokenizer
 from reference_models.train import EpochRecord, History
 
@@ -219,22 +218,8 @@ def _finish(model: GPT, config: TinyGPTConfig, steps: int, history: History, out
         "machine": machine(),
         "versions": versions(),
     }
-    if score:
-        from evaluator.scoring import score as score_model
-
-        record["scorecard"] = score_model(onnx_path.read_bytes(), TASK, data_dir=data_dir)
-    record_path = stem.with_name(stem.name + ".run.json")
-    record_path.write_text(json.dumps(record, indent=2, default=_plain) + "\n")
-    files = {"checkpoint": checkpoint, "onnx": onnx_path, "record": record_path}
-    return RunResult(files=files, history=history, record=record)
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
+    return write_run_record(record, task=TASK, stem=stem, checkpoint=checkpoint,
+                            onnx_path=onnx_path, history=history, score=score, data_dir=data_dir)
 
 
 class _Log:
