@@ -99,11 +99,10 @@ class Leaderboard(APIView):
         limit = _int_param(params, "limit", 100, 1, MAX_ROWS)
         offset = _int_param(params, "offset", 0, 0, 10**9)
         try:
-            entries = ranking.leaderboard_entries(track, category, split, offset=offset,
-                                                  limit=limit)
+            rows = ranking.leaderboard_rows(track, category, split, LEADERBOARD_FIELDS,
+                                            offset=offset, limit=limit)
         except ValueError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
-        rows = list(entries.values(*LEADERBOARD_FIELDS))
         return Response({
             "competition": competition.slug, "track": track.slug, "task": track.task,
             "category": category, "split": split, "offset": offset, "limit": limit,

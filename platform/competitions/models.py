@@ -96,6 +96,9 @@ class Track(models.Model):
     # Optional: a track may open later or close earlier than its competition.
     start = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
+    # Bumped by every leaderboard rebuild: cached leaderboard pages are keyed by it, so a page
+    # is never served from before the latest score.
+    leaderboard_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["competition", "slug"]

@@ -13,12 +13,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.cache import cache
+from django.db import models
+
 BYTES_PER_MB = 1_000_000
 ACCURACY, SPEED, SIZE, EFFICIENCY = "accuracy", "speed", "size", "efficiency"
 PARETO = "pareto"
 # In this order; a tie in one category breaks on the next one's metric (efficiency wraps around).
 CATEGORIES = (ACCURACY, SPEED, SIZE, EFFICIENCY)
 SPLITS = ("public", "private")
+# How long an unchanged leaderboard page stays cached (a rebuild makes it unreachable at once).
+LEADERBOARD_CACHE_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -227,6 +232,8 @@ def rebuild_track(track) -> int:
         rows += [_entry(track, split, PARETO, i, None, c) for i, c in enumerate(front, start=1)]
     LeaderboardEntry.objects.filter(track=track).delete()
     LeaderboardEntry.objects.bulk_create(rows)
+    type(track).objects.filter(pk=track.pk).update(
+        leaderboard_version=models.F("leaderboard_version") + 1)
     return len(rows)
 
 
@@ -257,6 +264,24 @@ def leaderboard_entries(track, category: str, split: str, *, offset: int = 0, li
         raise ValueError(f"unknown split {split!r}; use public or private")
     queryset = LeaderboardEntry.objects.filter(track=track, split=split, category=category)
     return queryset.order_by("position")[offset:offset + limit]
+
+
+def leaderboard_rows(track, category: str, split: str, fields: Sequence[str], *,
+                     offset: int = 0, limit: int = 100) -> list[dict]:
+    """``leaderboard_entries`` as dicts of ``fields``, cached under the track's leaderboard version.
+
+    Every rebuild bumps ``track.leaderboard_version`` in the transaction that writes the rows, so
+    a cached page is never older than the track row the caller just read; a cache local to each
+    web process is therefore enough, and reading a popular board costs one cache look-up.
+    """
+    key = ":".join(["leaderboard", str(track.pk), str(track.leaderboard_version), split,
+                    category, str(offset), str(limit), ",".join(fields)])
+    rows = cache.get(key)
+    if rows is None:
+        rows = list(leaderboard_entries(track, category, split, offset=offset, limit=limit)
+                    .values(*fields))
+        cache.set(key, rows, timeout=LEADERBOARD_CACHE_SECONDS)
+    return rows
 
 
 def competition_results(competition):

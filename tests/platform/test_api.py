@@ -152,6 +152,23 @@ def test_leaderboard_ranks_and_hides_private_split_until_deadline(competition, m
     assert detail["scores"]["splits"]["private"]["accuracy"] == 0.97
 
 
+def test_a_cached_leaderboard_page_is_never_served_after_a_new_score(competition, make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ann, bob = make_user("ann"), make_user("bob")
+    url = "/api/competitions/course/leaderboard/"
+    a = upload(ann, GOOD_MODELS["mnist_linear"]()).json()["id"]
+    score_now(a, accuracy=0.91)
+    assert [r["username"] for r in client_for().get(url).json()["rows"]] == ["ann"]
+    with CaptureQueriesContext(connection) as cached:
+        assert [r["username"] for r in client_for().get(url).json()["rows"]] == ["ann"]
+    assert not any("leaderboards_leaderboardentry" in q["sql"] for q in cached.captured_queries)
+    b = upload(bob, GOOD_MODELS["mnist_cnn"]()).json()["id"]
+    score_now(b, accuracy=0.95)
+    assert [r["username"] for r in client_for().get(url).json()["rows"]] == ["bob", "ann"]
+
+
 def test_leaderboard_categories_and_bad_parameters(competition, make_user):
     ann = make_user("ann")
     a = upload(ann, GOOD_MODELS["mnist_linear"]()).json()["id"]
