@@ -122,6 +122,9 @@ def test_student_uploads_through_the_form_and_the_leaderboard_updates_itself(
         platform_url, browser):
     from playwright.sync_api import expect
 
+    # Every page update here waits on a poll or a real worker; give a slow CI machine room.
+    expect.set_options(timeout=15_000)
+
     base, logs = platform_url
     context = browser.new_context(viewport=DESKTOP)
     board = context.new_page()
