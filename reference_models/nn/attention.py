@@ -1,6 +1,7 @@
-"""Attention: ``scaled_dot_product_attention``, multi-head and grouped-query attention, a KV cache.
+"""Attention modules: causal self-attention, multi-head and grouped-query attention, a KV cache.
 
-``scaled_dot_product_attention`` mirrors ``torch.nn.functional.scaled_dot_product_attention``:
+They are built on ``F.scaled_dot_product_attention`` (in ``nn.functional``, imported one way, as in
+PyTorch), which mirrors ``torch.nn.functional.scaled_dot_product_attention``:
 
 - ``is_causal=True``: query ``i`` sees keys ``0..i`` (the top-left aligned lower triangle, as in
   PyTorch);
@@ -18,121 +19,15 @@ kept for it, so memory grows with ``batch x heads x T x T``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from reference_models.nn import functional as F
 from reference_models.nn import init
 from reference_models.nn.layers import Linear
 from reference_models.nn.module import Module, Parameter
-from reference_models.random import get_generator
-from reference_models.tensor import Tensor, as_tensor, cat, record_op, unbroadcast
+from reference_models.tensor import Tensor, as_tensor, cat, record_op
 
-__all__ = ["CausalSelfAttention", "KVCache", "MultiheadAttention", "causal_mask", "merge_heads",
-           "scaled_dot_product_attention", "split_heads"]
-
-_CAUSAL_BIAS: dict[tuple[int, int, int, str], np.ndarray] = {}
-
-
-def causal_mask(query_length: int, key_length: int, offset: int = 0) -> np.ndarray:
-    """Boolean ``[query_length, key_length]``: query ``i`` (at position ``offset + i``) may see key
-    ``j`` when ``j <= offset + i``. ``offset`` is the number of cached keys before the queries."""
-    return np.tri(query_length, key_length, offset, dtype=bool)
-
-
-def _causal_bias(query_length: int, key_length: int, offset: int, dtype: np.dtype) -> np.ndarray:
-    """0 where allowed, -inf where forbidden: ``score + 0.0`` is exactly ``score``."""
-    key = (query_length, key_length, offset, np.dtype(dtype).str)
-    if key not in _CAUSAL_BIAS:
-        allowed = causal_mask(query_length, key_length, offset)
-        _CAUSAL_BIAS[key] = np.where(allowed, 0.0, -np.inf).astype(dtype)
-    return _CAUSAL_BIAS[key]
-
-
-def _masked_softmax(scores: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis where ``-inf`` scores get weight 0 (all ``-inf``: all 0)."""
-    top = scores.max(axis=-1, keepdims=True)
-    top[~np.isfinite(top)] = 0  # a fully masked row: exp(-inf) = 0 everywhere, no NaN
-    weights = np.exp(scores - top, out=scores)
-    total = weights.sum(axis=-1, keepdims=True)
-    total[total == 0] = 1
-    weights /= total
-    return weights
-
-
-def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
-                                 attn_mask: Tensor | np.ndarray | None = None,
-                                 dropout_p: float = 0.0, is_causal: bool = False,
-                                 scale: float | None = None, enable_gqa: bool = False,
-                                 generator: np.random.Generator | None = None) -> Tensor:
-    """``softmax(query @ key^T * scale + mask) @ value`` over the last two dimensions.
-
-    Shapes: query ``[..., Hq, L, E]``, key ``[..., Hk, S, E]``, value ``[..., Hk, S, Ev]``. With
-    ``enable_gqa`` (grouped-query attention) ``Hq`` may be a multiple of ``Hk``: each key/value head
-    serves ``Hq / Hk`` consecutive query heads.
-    """
-    q, k, v = query.data, key.data, value.data
-    length, source = q.shape[-2], k.shape[-2]
-    groups = _gqa_groups(q, k, v, enable_gqa)
-    if groups > 1:
-        k, v = np.repeat(k, groups, axis=-3), np.repeat(v, groups, axis=-3)
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    scores = q @ np.swapaxes(k, -1, -2)
-    scores *= np.asarray(scale, dtype=scores.dtype)
-    mask = None if attn_mask is None else as_tensor(attn_mask)
-    if is_causal:
-        if mask is not None:
-            raise ValueError("pass either attn_mask or is_causal=True, not both (as in PyTorch)")
-        scores += _causal_bias(length, source, 0, scores.dtype)
-    elif mask is not None:
-        if mask.dtype == np.bool_:
-            scores = np.where(mask.data, scores, np.asarray(-np.inf, dtype=scores.dtype))
-        else:
-            scores += mask.data.astype(scores.dtype, copy=False)
-    weights = _masked_softmax(scores)
-    dropped = weights
-    if dropout_p > 0:
-        keep = get_generator(generator).random(weights.shape, dtype=np.float32) >= dropout_p
-        dropped = weights * (keep / np.asarray(1 - dropout_p, dtype=weights.dtype))
-    out = dropped @ v
-
-    def backward(g: np.ndarray) -> tuple:
-        gv = np.swapaxes(dropped, -1, -2) @ g
-        gw = g @ np.swapaxes(v, -1, -2)
-        if dropped is not weights:
-            gw *= keep / np.asarray(1 - dropout_p, dtype=gw.dtype)
-        gs = gw
-        gs -= (gw * weights).sum(axis=-1, keepdims=True)
-        gs *= weights
-        gs *= np.asarray(scale, dtype=gs.dtype)
-        gq = gs @ k
-        gk = np.swapaxes(gs, -1, -2) @ q
-        if groups > 1:
-            gk = gk.reshape(*gk.shape[:-3], -1, groups, *gk.shape[-2:]).sum(axis=-3)
-            gv = gv.reshape(*gv.shape[:-3], -1, groups, *gv.shape[-2:]).sum(axis=-3)
-        grads = (unbroadcast(gq, query.shape), unbroadcast(gk, key.shape),
-                 unbroadcast(gv, value.shape))
-        return grads if mask is None else (*grads, None)
-
-    parents = (query, key, value) if mask is None else (query, key, value, mask)
-    mask_kind = None if mask is None else ("bool" if mask.dtype == np.bool_ else "float")
-    return record_op(out, parents, "scaled_dot_product_attention", backward, scale=scale,
-                     is_causal=bool(is_causal), groups=groups, mask_kind=mask_kind)
-
-
-def _gqa_groups(q: np.ndarray, k: np.ndarray, v: np.ndarray, enable_gqa: bool) -> int:
-    if k.shape[-2] != v.shape[-2] or q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"attention shapes do not fit: query {list(q.shape)}, key "
-                         f"{list(k.shape)}, value {list(v.shape)} (need query [..., L, E], key "
-                         "[..., S, E], value [..., S, Ev])")
-    if q.ndim < 3 or q.shape[-3] == k.shape[-3]:
-        return 1
-    hq, hk = q.shape[-3], k.shape[-3]
-    if not enable_gqa or hq % hk or k.shape[-3] != v.shape[-3]:
-        raise ValueError(f"query has {hq} heads and key/value {hk}: pass enable_gqa=True for "
-                         "grouped-query attention, with query heads a multiple of key heads")
-    return hq // hk
-
+__all__ = ["CausalSelfAttention", "KVCache", "MultiheadAttention", "merge_heads", "split_heads"]
 
 def split_heads(x: Tensor, heads: int) -> Tensor:
     """``[N, T, H * E]`` -> ``[N, H, T, E]`` (a view); one op, so export keeps ``T`` dynamic."""
@@ -237,8 +132,8 @@ class CausalSelfAttention(Module):
             k, v = cache.update(k, v)
         mask, causal = None, True
         if past:  # new queries sit after the cached keys: the triangle is shifted
-            mask, causal = (None, False) if t == 1 else (causal_mask(t, past + t, past), False)
-        y = scaled_dot_product_attention(
+            mask, causal = (None, False) if t == 1 else (F.causal_mask(t, past + t, past), False)
+        y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, is_causal=causal,
             dropout_p=self.dropout if self.training else 0.0,
             enable_gqa=self.num_kv_heads != self.num_heads)
@@ -280,15 +175,13 @@ class MultiheadAttention(Module):
                 attn_mask: Tensor | np.ndarray | None = None,
                 average_attn_weights: bool = True,
                 is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
-        from reference_models.nn.functional import linear
-
         e, h = self.embed_dim, self.num_heads
         w, b = self.in_proj_weight, self.in_proj_bias
-        parts = [linear(x, w[i * e:(i + 1) * e], None if b is None else b[i * e:(i + 1) * e])
+        parts = [F.linear(x, w[i * e:(i + 1) * e], None if b is None else b[i * e:(i + 1) * e])
                  for i, x in enumerate((query, key, value))]
         q, k, v = (split_heads(p, h) for p in parts)
         allowed = _allowed(attn_mask, key_padding_mask, q.shape[-2], k.shape[-2], is_causal)
-        y = scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
                                          dropout_p=self.dropout if self.training else 0.0)
         out = self.out_proj(merge_heads(y))
         if not need_weights:
@@ -296,7 +189,7 @@ class MultiheadAttention(Module):
         scores = q.data @ np.swapaxes(k.data, -1, -2) / np.sqrt(e // h).astype(q.dtype)
         if allowed is not None:
             scores = np.where(allowed.data, scores, -np.inf).astype(q.dtype)
-        weights = _masked_softmax(scores)
+        weights = F.masked_softmax(scores)
         return out, Tensor(weights.mean(axis=1) if average_attn_weights else weights)
 
 
@@ -308,7 +201,7 @@ def _allowed(attn_mask, key_padding_mask, length: int, source: int,
         m = as_tensor(attn_mask).data
         mask = ~m if m.dtype == np.bool_ else m.astype(np.float32)
     elif is_causal:
-        mask = causal_mask(length, source)
+        mask = F.causal_mask(length, source)
     if key_padding_mask is not None:
         pad = as_tensor(key_padding_mask).data
         keep = ~pad[:, None, None, :] if pad.dtype == np.bool_ else pad[:, None, None, :]

@@ -12,6 +12,7 @@ instead of paying for a transpose copy at every layer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,12 +30,13 @@ from reference_models.tensor import (
     sigmoid,
     softmax,
     tanh,
+    unbroadcast,
 )
 
 __all__ = [
-    "avg_pool2d", "batch_norm", "conv2d", "cross_entropy", "dropout", "embedding", "flatten",
-    "gelu", "linear", "log_softmax", "max_pool2d", "mse_loss", "relu", "sigmoid", "softmax",
-    "tanh",
+    "avg_pool2d", "batch_norm", "causal_mask", "conv2d", "cross_entropy", "dropout", "embedding",
+    "flatten", "gelu", "layer_norm", "linear", "log_softmax", "max_pool2d", "mse_loss", "relu",
+    "masked_softmax", "rms_norm", "scaled_dot_product_attention", "sigmoid", "softmax", "tanh",
 ]
 
 
@@ -420,9 +422,183 @@ def embedding(input: Tensor | np.ndarray, weight: Tensor) -> Tensor:
     return record_op(weight.data[ids], (weight, ids_tensor), "embedding", backward)
 
 
-# The language-model ops live in their own modules (which import this one), so they are imported
-# last to be reachable as ``F.scaled_dot_product_attention``, ``F.layer_norm``, ``F.rms_norm``.
-from reference_models.nn.attention import scaled_dot_product_attention  # noqa: E402
-from reference_models.nn.normalization import layer_norm, rms_norm  # noqa: E402
+# ===================================================================== attention
 
-__all__ += ["layer_norm", "rms_norm", "scaled_dot_product_attention"]
+_CAUSAL_BIAS: dict[tuple[int, int, int, str], np.ndarray] = {}
+
+
+def causal_mask(query_length: int, key_length: int, offset: int = 0) -> np.ndarray:
+    """Boolean ``[query_length, key_length]``: query ``i`` (at position ``offset + i``) may see key
+    ``j`` when ``j <= offset + i``. ``offset`` is the number of cached keys before the queries."""
+    return np.tri(query_length, key_length, offset, dtype=bool)
+
+
+def _causal_bias(query_length: int, key_length: int, offset: int, dtype: np.dtype) -> np.ndarray:
+    """0 where allowed, -inf where forbidden: ``score + 0.0`` is exactly ``score``."""
+    key = (query_length, key_length, offset, np.dtype(dtype).str)
+    if key not in _CAUSAL_BIAS:
+        allowed = causal_mask(query_length, key_length, offset)
+        _CAUSAL_BIAS[key] = np.where(allowed, 0.0, -np.inf).astype(dtype)
+    return _CAUSAL_BIAS[key]
+
+
+def masked_softmax(scores: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis where ``-inf`` scores get weight 0 (all ``-inf``: all 0)."""
+    top = scores.max(axis=-1, keepdims=True)
+    top[~np.isfinite(top)] = 0  # a fully masked row: exp(-inf) = 0 everywhere, no NaN
+    weights = np.exp(scores - top, out=scores)
+    total = weights.sum(axis=-1, keepdims=True)
+    total[total == 0] = 1
+    weights /= total
+    return weights
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Tensor | np.ndarray | None = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False,
+                                 scale: float | None = None, enable_gqa: bool = False,
+                                 generator: np.random.Generator | None = None) -> Tensor:
+    """``softmax(query @ key^T * scale + mask) @ value`` over the last two dimensions.
+
+    Shapes: query ``[..., Hq, L, E]``, key ``[..., Hk, S, E]``, value ``[..., Hk, S, Ev]``. With
+    ``enable_gqa`` (grouped-query attention) ``Hq`` may be a multiple of ``Hk``: each key/value head
+    serves ``Hq / Hk`` consecutive query heads.
+    """
+    q, k, v = query.data, key.data, value.data
+    length, source = q.shape[-2], k.shape[-2]
+    groups = _gqa_groups(q, k, v, enable_gqa)
+    if groups > 1:
+        k, v = np.repeat(k, groups, axis=-3), np.repeat(v, groups, axis=-3)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    scores = q @ np.swapaxes(k, -1, -2)
+    scores *= np.asarray(scale, dtype=scores.dtype)
+    mask = None if attn_mask is None else as_tensor(attn_mask)
+    if is_causal:
+        if mask is not None:
+            raise ValueError("pass either attn_mask or is_causal=True, not both (as in PyTorch)")
+        scores += _causal_bias(length, source, 0, scores.dtype)
+    elif mask is not None:
+        if mask.dtype == np.bool_:
+            scores = np.where(mask.data, scores, np.asarray(-np.inf, dtype=scores.dtype))
+        else:
+            scores += mask.data.astype(scores.dtype, copy=False)
+    weights = masked_softmax(scores)
+    dropped = weights
+    if dropout_p > 0:
+        keep = get_generator(generator).random(weights.shape, dtype=np.float32) >= dropout_p
+        dropped = weights * (keep / np.asarray(1 - dropout_p, dtype=weights.dtype))
+    out = dropped @ v
+
+    def backward(g: np.ndarray) -> tuple:
+        gv = np.swapaxes(dropped, -1, -2) @ g
+        gw = g @ np.swapaxes(v, -1, -2)
+        if dropped is not weights:
+            gw *= keep / np.asarray(1 - dropout_p, dtype=gw.dtype)
+        gs = gw
+        gs -= (gw * weights).sum(axis=-1, keepdims=True)
+        gs *= weights
+        gs *= np.asarray(scale, dtype=gs.dtype)
+        gq = gs @ k
+        gk = np.swapaxes(gs, -1, -2) @ q
+        if groups > 1:
+            gk = gk.reshape(*gk.shape[:-3], -1, groups, *gk.shape[-2:]).sum(axis=-3)
+            gv = gv.reshape(*gv.shape[:-3], -1, groups, *gv.shape[-2:]).sum(axis=-3)
+        grads = (unbroadcast(gq, query.shape), unbroadcast(gk, key.shape),
+                 unbroadcast(gv, value.shape))
+        return grads if mask is None else (*grads, None)
+
+    parents = (query, key, value) if mask is None else (query, key, value, mask)
+    mask_kind = None if mask is None else ("bool" if mask.dtype == np.bool_ else "float")
+    return record_op(out, parents, "scaled_dot_product_attention", backward, scale=scale,
+                     is_causal=bool(is_causal), groups=groups, mask_kind=mask_kind)
+
+
+def _gqa_groups(q: np.ndarray, k: np.ndarray, v: np.ndarray, enable_gqa: bool) -> int:
+    if k.shape[-2] != v.shape[-2] or q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"attention shapes do not fit: query {list(q.shape)}, key "
+                         f"{list(k.shape)}, value {list(v.shape)} (need query [..., L, E], key "
+                         "[..., S, E], value [..., S, Ev])")
+    if q.ndim < 3 or q.shape[-3] == k.shape[-3]:
+        return 1
+    hq, hk = q.shape[-3], k.shape[-3]
+    if not enable_gqa or hq % hk or k.shape[-3] != v.shape[-3]:
+        raise ValueError(f"query has {hq} heads and key/value {hk}: pass enable_gqa=True for "
+                         "grouped-query attention, with query heads a multiple of key heads")
+    return hq // hk
+
+
+# ===================================================================== normalization
+
+def _normalized_axes(x: np.ndarray, normalized_shape: Sequence[int]) -> tuple[int, ...]:
+    shape = tuple(normalized_shape)
+    if x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"normalized_shape {list(shape)} does not match the last dimensions of an "
+                         f"input of shape {list(x.shape)}")
+    return tuple(range(x.ndim - len(shape), x.ndim))
+
+
+def _affine_grads(g: np.ndarray, xhat: np.ndarray, weight: Tensor | None, bias: Tensor | None,
+                  lead: tuple[int, ...]) -> list[np.ndarray]:
+    grads = []
+    if weight is not None:
+        grads.append((g * xhat).sum(axis=lead))
+    if bias is not None:
+        grads.append(g.sum(axis=lead))
+    return grads
+
+
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` over the trailing ``normalized_shape``."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    x = input.data
+    axes = _normalized_axes(x, shape)
+    lead = tuple(range(x.ndim - len(shape)))
+    count = int(np.prod(shape))
+    centered = x - x.mean(axis=axes, keepdims=True)
+    var = np.square(centered).mean(axis=axes, keepdims=True)
+    rstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+    xhat = centered * rstd
+    out = xhat * weight.data if weight is not None else xhat.copy()
+    if bias is not None:
+        out += bias.data
+
+    def backward(g: np.ndarray) -> tuple:
+        gxhat = g * weight.data if weight is not None else g
+        gx = None
+        if input.requires_grad:
+            proj = (gxhat * xhat).sum(axis=axes, keepdims=True) / count
+            gx = gxhat - gxhat.sum(axis=axes, keepdims=True) / count
+            gx -= xhat * proj
+            gx *= rstd
+        return (gx, *_affine_grads(g, xhat, weight, bias, lead))
+
+    parents = [input] + [t for t in (weight, bias) if t is not None]
+    return record_op(out, parents, "layer_norm", backward, axis=-len(shape), eps=float(eps),
+                     has_weight=weight is not None, has_bias=bias is not None)
+
+
+def rms_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:
+    """``x / sqrt(mean(x^2) + eps) * weight``; ``eps=None`` is the dtype's epsilon, as in PyTorch."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    x = input.data
+    axes = _normalized_axes(x, shape)
+    lead = tuple(range(x.ndim - len(shape)))
+    count = int(np.prod(shape))
+    eps = float(np.finfo(x.dtype).eps) if eps is None else float(eps)
+    rrms = (1.0 / np.sqrt(np.square(x).mean(axis=axes, keepdims=True) + eps)).astype(x.dtype)
+    xhat = x * rrms
+    out = xhat * weight.data if weight is not None else xhat
+
+    def backward(g: np.ndarray) -> tuple:
+        gxhat = g * weight.data if weight is not None else g
+        gx = None
+        if input.requires_grad:
+            gx = gxhat - xhat * ((gxhat * xhat).sum(axis=axes, keepdims=True) / count)
+            gx *= rrms
+        return (gx, *_affine_grads(g, xhat, weight, None, lead))
+
+    parents = [input] + ([weight] if weight is not None else [])
+    return record_op(out, parents, "rms_norm", backward, axes=axes, eps=eps,
+                     has_weight=weight is not None)

@@ -13,7 +13,7 @@ import reference_models as rm
 from reference_models import nn
 from reference_models.export import export_onnx
 from reference_models.nn import functional as F
-from reference_models.nn.attention import causal_mask
+from reference_models.nn.functional import causal_mask
 from tests.reference_models.gradcheck import check_gradients
 
 RNG = np.random.default_rng(0)

@@ -10,7 +10,7 @@ import reference_models as rm
 from reference_models import nn
 from reference_models.gpt import GPT, GPTConfig
 from reference_models.nn import functional as F
-from reference_models.nn.attention import causal_mask
+from reference_models.nn.functional import causal_mask
 from tests.reference_models.test_torch_parity import assert_close, copy_into_torch
 
 torch = pytest.importorskip("torch")
