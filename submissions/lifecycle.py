@@ -44,8 +44,12 @@ def claim(submission_id: int) -> int | None:
     return Submission.objects.values_list("attempts", flat=True).get(pk=submission_id)
 
 
-def record_scorecard(submission_id: int, token: int, card: dict) -> str | None:
-    """Write the evaluator's scorecard once; the new status, or None if the claim was lost."""
+def record_scorecard(submission_id: int, token: int, card: dict,
+                     hardware_class: str = "") -> str | None:
+    """Write the evaluator's scorecard once; the new status, or None if the claim was lost.
+
+    ``hardware_class`` is the scoring worker's class, used when the card's provenance lacks one.
+    """
     with transaction.atomic():
         track_id = Submission.objects.values_list("track_id", flat=True).get(pk=submission_id)
         # Lock order everywhere: track, then submission. The track lock serializes rebuilds.
@@ -55,8 +59,9 @@ def record_scorecard(submission_id: int, token: int, card: dict) -> str | None:
             return None
         if not card.get("valid"):
             return _record_model_fault(submission, card)
-        score = Score.objects.create(submission=submission, **score_fields(card))
-        score.over_limit = over_limit_reasons(score.size_bytes, score.latency_ms,
+        fields = score_fields(card, track.task, hardware_class)
+        score = Score.objects.create(submission=submission, **fields)
+        score.over_limit = over_limit_reasons(score.size_bytes, checked_latency_ms(score),
                                               track_limits(track))
         score.save(update_fields=["over_limit"])
         submission.status = Status.OVER_LIMIT if score.over_limit else Status.SCORED
@@ -78,11 +83,55 @@ def _record_model_fault(submission: Submission, card: dict) -> str:
     return submission.status
 
 
-def score_fields(card: dict) -> dict:
-    """The Score columns taken from an evaluator scorecard (the whole card is kept as well)."""
+def checked_latency_ms(score: Score) -> float | None:
+    """The latency the track's limit is checked on: normalized when the class is calibrated
+    (comparable across workers and busy hours), else the raw median."""
+    if score.normalized_latency_ms is not None:
+        return score.normalized_latency_ms
+    return score.latency_ms
+
+
+def normalized_latency(reference_ms: float | None, speed_index: float | None,
+                       speed_index_ci: list | tuple | None) -> tuple[float | None, ...]:
+    """(normalized, low, high) in ms: reference latency / speed index; the interval's ends swap
+    because a higher speed index is a lower latency."""
+    if not reference_ms or not speed_index or speed_index <= 0:
+        return None, None, None
+    low = high = None
+    if speed_index_ci and len(speed_index_ci) == 2 and all(
+        isinstance(end, (int, float)) and end > 0 for end in speed_index_ci
+    ):
+        low, high = reference_ms / max(speed_index_ci), reference_ms / min(speed_index_ci)
+    return reference_ms / speed_index, low, high
+
+
+def score_fields(card: dict, task: str | None = None, hardware_class: str = "") -> dict:
+    """The Score columns taken from an evaluator scorecard (the whole card is kept as well).
+
+    With ``task``, the normalized latency uses the calibration of the card's hardware class.
+    """
+    from hardware.models import HardwareClass
+
     splits = card.get("splits") or {}
     public, private = splits.get("public") or {}, splits.get("private") or {}
+    provenance = card.get("provenance") or {}
+    class_name = provenance.get("hardware_class") or hardware_class or ""
+    ci = card.get("speed_index_ci")
+    reference = None
+    if task and class_name:
+        calibrated = HardwareClass.objects.filter(name=class_name).first()
+        reference = calibrated.reference_latency_ms(task) if calibrated else None
+    normalized, normalized_low, normalized_high = normalized_latency(
+        reference, card.get("speed_index"), ci)
+    valid_ci = isinstance(ci, (list, tuple)) and len(ci) == 2
     return {
+        "hardware_class": class_name,
+        "speed_index_low": min(ci) if valid_ci else None,
+        "speed_index_high": max(ci) if valid_ci else None,
+        "normalized_latency_ms": normalized,
+        "normalized_latency_low_ms": normalized_low,
+        "normalized_latency_high_ms": normalized_high,
+        "warnings": list(card.get("warnings") or []),
         "public_accuracy": public.get("accuracy"),
         "private_accuracy": private.get("accuracy"),
         "public_bits_per_char": public.get("bits_per_char"),

@@ -80,6 +80,18 @@ class Score(models.Model):
     latency_ms = models.FloatField(null=True)
     latency_p90_ms = models.FloatField(null=True)
     speed_index = models.FloatField(null=True)
+    # The 95% interval of speed_index (the scorecard's speed_index_ci).
+    speed_index_low = models.FloatField(null=True)
+    speed_index_high = models.FloatField(null=True)
+    # The hardware class of the worker that scored it (the scorecard's provenance).
+    hardware_class = models.CharField(max_length=64, blank=True)
+    # calibration[task] of that class / speed_index (ms): comparable across workers and hours;
+    # the latency limit is checked on it. Its interval is the calibration / speed_index_ci reversed.
+    normalized_latency_ms = models.FloatField(null=True)
+    normalized_latency_low_ms = models.FloatField(null=True)
+    normalized_latency_high_ms = models.FloatField(null=True)
+    warnings = models.JSONField(default=list, blank=True,
+                                help_text="The evaluator's student-facing warnings.")
     size_bytes = models.PositiveBigIntegerField(null=True, help_text="Deflate-compressed size.")
     raw_bytes = models.PositiveBigIntegerField(null=True)
     params = models.PositiveBigIntegerField(null=True)

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "accounts",
     "competitions",
+    "hardware",
     "submissions",
     "leaderboards",
     "api",

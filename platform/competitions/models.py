@@ -93,6 +93,11 @@ class Track(models.Model):
         default=DEFAULT_REJECTED_DAILY_LIMIT,
         help_text="Rejected uploads allowed per participant per rolling 24 hours.",
     )
+    hardware_class = models.CharField(
+        max_length=64, blank=True,
+        help_text="The hardware class whose workers score this track (blank: the default class, "
+                  "the first one any worker reported).",
+    )
     # Optional: a track may open later or close earlier than its competition.
     start = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
