@@ -33,7 +33,17 @@ class LeaderboardEntry(models.Model):
     label = models.CharField(max_length=200, blank=True)
     accuracy = models.FloatField()
     bits_per_char = models.FloatField(null=True)
-    latency_ms = models.FloatField()
+    latency_ms = models.FloatField(help_text="The raw median latency on the scoring worker.")
+    # What speed is ranked on (higher is faster) and its 95% interval; null on old scorecards.
+    speed_index = models.FloatField(null=True)
+    speed_index_low = models.FloatField(null=True)
+    speed_index_high = models.FloatField(null=True)
+    # The hardware class's reference latency / speed index, with its interval (ms).
+    normalized_latency_ms = models.FloatField(null=True)
+    normalized_latency_low_ms = models.FloatField(null=True)
+    normalized_latency_high_ms = models.FloatField(null=True)
+    tied = models.BooleanField(
+        default=False, help_text="Shares its rank with another row (overlapping speed intervals).")
     size_bytes = models.PositiveBigIntegerField()
     accuracy_per_mb = models.FloatField()
     submitted_at = models.DateTimeField()

@@ -4,6 +4,29 @@ The first half is plain functions over plain data (``Candidate``, ``Limits``) th
 directly. The second half stores their output: ``rebuild_track`` runs in the transaction that writes
 a score and replaces the track's ``LeaderboardEntry`` rows, so reading a leaderboard
 (``leaderboard_entries``) costs only the rows shown.
+
+Speed and its uncertainty (issue 9). Raw latency moves with the worker and the hour, so speed is
+ranked on the speed index (the reference model's median over the model's, both timed interleaved in
+one run; higher is faster), and the latency limit is checked on the normalized latency (the
+hardware class's calibrated reference latency / speed index) when the scorecard has one. Each
+scorecard carries a 95% interval of its speed index, and rows whose intervals overlap are shown as
+tied in the speed category. The tie groups are made deterministically (``speed_tie_groups``):
+
+1. Order the rows by speed index, fastest first (then the SPEC §4 tie-break: smaller size, then the
+   earlier submission).
+2. Walk down that order. The first row leads a group; each next row joins the current group when
+   its interval overlaps the *leader's* interval (the group's fastest row), and otherwise leads a
+   new group. Comparing with the leader, not with the row just above, keeps a chain of slightly
+   overlapping rows from tying the fastest with the slowest.
+3. A row without an interval (a scorecard from before intervals) is the zero-width interval at its
+   speed index: it ties only with a row whose interval contains it, or an equal point. A row with no
+   speed index at all ranks after every row that has one, on its raw latency, the same way.
+4. Within a group the rows are ordered by the SPEC §4 tie-break (the next category's metric, size,
+   then the earlier submission) and all show the group's rank; the next group's rank counts the
+   students above it (competition ranking: 1, 1, 3). Baselines never join a group: each is placed
+   between groups by its speed index, unranked.
+
+The other categories have no interval: a tie there is broken (SPEC §4) and every row has its own rank.
 """
 
 from __future__ import annotations
@@ -24,6 +47,9 @@ CATEGORIES = (ACCURACY, SPEED, SIZE, EFFICIENCY)
 SPLITS = ("public", "private")
 # How long an unchanged leaderboard page stays cached (a rebuild makes it unreachable at once).
 LEADERBOARD_CACHE_SECONDS = 300
+# Score columns that the ranking copies onto its candidates and stored rows as they are.
+SPEED_FIELDS = ("speed_index", "speed_index_low", "speed_index_high", "normalized_latency_ms",
+                "normalized_latency_low_ms", "normalized_latency_high_ms")
 
 
 @dataclass(frozen=True)
@@ -47,54 +73,104 @@ class Candidate:
     bits_per_char: float | None = None
     participant_id: int | None = None
     label: str = ""
+    # Higher is faster; its 95% interval. None on scorecards from before they were measured.
+    speed_index: float | None = None
+    speed_index_low: float | None = None
+    speed_index_high: float | None = None
+    # The hardware class's reference latency / speed index (ms), with its interval.
+    normalized_latency_ms: float | None = None
+    normalized_latency_low_ms: float | None = None
+    normalized_latency_high_ms: float | None = None
 
     @property
     def accuracy_per_mb(self) -> float:
         return accuracy_per_mb(self.accuracy, self.size_bytes)
+
+    @property
+    def ranked_latency_ms(self) -> float:
+        """The latency the limit and the Pareto front use: normalized when known, else raw."""
+        return limit_latency_ms(self.latency_ms, self.normalized_latency_ms)
+
+    @property
+    def speed_interval(self) -> tuple[float, float] | None:
+        """The speed index interval; the zero-width one at the point when there is no interval;
+        None without a speed index."""
+        if self.speed_index is None:
+            return None
+        if self.speed_index_low is None or self.speed_index_high is None:
+            return (self.speed_index, self.speed_index)
+        return (min(self.speed_index_low, self.speed_index),
+                max(self.speed_index_high, self.speed_index))
 
 
 @dataclass(frozen=True)
 class RankedRow:
     rank: int | None  # None for a baseline: shown in place, never ranked
     candidate: Candidate
+    tied: bool = False  # shares its rank with another student's row (speed category only)
 
 
 def accuracy_per_mb(accuracy: float, size_bytes: int) -> float:
     return accuracy / (max(size_bytes, 1) / BYTES_PER_MB)
 
 
-def over_limit_reasons(size_bytes: int, latency_ms: float, limits: Limits) -> list[str]:
-    """The track limits a scored model exceeds, in words; empty when it may be ranked."""
+def limit_latency_ms(latency_ms: float, normalized_latency_ms: float | None = None) -> float:
+    """The figure the latency limit is checked on: the normalized latency when the scorecard has
+    one (comparable across workers and hours), else the raw median (older scorecards)."""
+    return latency_ms if normalized_latency_ms is None else normalized_latency_ms
+
+
+def over_limit_reasons(size_bytes: int, latency_ms: float, limits: Limits,
+                       normalized_latency_ms: float | None = None) -> list[str]:
+    """The track limits a scored model exceeds, in words; empty when it may be ranked.
+
+    ``latency_ms`` is the raw median; pass ``normalized_latency_ms`` when the scorecard has one:
+    the limit is then checked on it, and the words name both figures.
+    """
     reasons = []
     if size_bytes > limits.max_size_bytes:
         reasons.append(
             f"size {size_bytes / BYTES_PER_MB:.2f} MB is over the limit of "
             f"{limits.max_size_bytes / BYTES_PER_MB:.2f} MB"
         )
-    if latency_ms > limits.max_latency_ms:
-        reasons.append(
-            f"latency {latency_ms:.2f} ms is over the limit of {limits.max_latency_ms:.2f} ms"
-        )
+    if limit_latency_ms(latency_ms, normalized_latency_ms) > limits.max_latency_ms:
+        if normalized_latency_ms is None:
+            reasons.append(
+                f"latency {latency_ms:.2f} ms is over the limit of {limits.max_latency_ms:.2f} ms"
+            )
+        else:
+            reasons.append(
+                f"normalized latency {normalized_latency_ms:.2f} ms (raw median "
+                f"{latency_ms:.2f} ms on the scoring worker) is over the limit of "
+                f"{limits.max_latency_ms:.2f} ms"
+            )
     return reasons
 
 
 def is_eligible(candidate: Candidate, category: str, limits: Limits) -> bool:
     """Within the size and latency limits; for all but accuracy, also at or above the floor."""
-    if over_limit_reasons(candidate.size_bytes, candidate.latency_ms, limits):
+    if over_limit_reasons(candidate.size_bytes, candidate.latency_ms, limits,
+                          candidate.normalized_latency_ms):
         return False
     return category == ACCURACY or candidate.accuracy >= limits.accuracy_floor
 
 
-def metric_key(candidate: Candidate, category: str) -> float:
-    """The category's metric, signed so that smaller sorts first (better)."""
+def metric_key(candidate: Candidate, category: str) -> tuple[int, float]:
+    """The category's metric, signed so that smaller sorts first (better).
+
+    Speed is the speed index (higher is faster); a row without one (an old scorecard) sorts after
+    every row that has one, on its raw latency: the two figures are not comparable.
+    """
     if category == ACCURACY:
-        return -candidate.accuracy
+        return (0, -candidate.accuracy)
     if category == SPEED:
-        return candidate.latency_ms
+        if candidate.speed_index is None:
+            return (1, candidate.latency_ms)
+        return (0, -candidate.speed_index)
     if category == SIZE:
-        return float(candidate.size_bytes)
+        return (0, float(candidate.size_bytes))
     if category == EFFICIENCY:
-        return -candidate.accuracy_per_mb
+        return (0, -candidate.accuracy_per_mb)
     raise ValueError(f"unknown category {category!r}; the categories are: {', '.join(CATEGORIES)}")
 
 
@@ -104,12 +180,47 @@ def next_category(category: str) -> str:
 
 def sort_key(candidate: Candidate, category: str) -> tuple:
     """Better first: the metric, then the next category's metric, then the earlier submission."""
+    return (metric_key(candidate, category), *tie_break_key(candidate, category))
+
+
+def tie_break_key(candidate: Candidate, category: str) -> tuple:
+    """SPEC §4's tie-break alone: the next category's metric, then the earlier submission."""
     return (
-        metric_key(candidate, category),
         metric_key(candidate, next_category(category)),
         candidate.submitted_at,
         candidate.submission_id,
     )
+
+
+def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Closed intervals ``(low, high)`` share at least one point (touching counts)."""
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _speed_interval_key(candidate: Candidate) -> tuple[int, tuple[float, float]]:
+    # Rows with and without a speed index are never compared (see ``metric_key``).
+    if candidate.speed_interval is None:
+        return (1, (candidate.latency_ms, candidate.latency_ms))
+    return (0, candidate.speed_interval)
+
+
+def speed_tie_groups(candidates: Iterable[Candidate]) -> list[list[Candidate]]:
+    """The speed category's tie groups, fastest group first, each in tie-break order.
+
+    See the module's docstring: rows are walked by speed index, and a row joins the current group
+    when its interval overlaps the group leader's (the group's fastest row).
+    """
+    groups: list[list[Candidate]] = []
+    leader_key: tuple[int, tuple[float, float]] | None = None
+    for candidate in sorted(candidates, key=lambda c: sort_key(c, SPEED)):
+        kind, interval = _speed_interval_key(candidate)
+        if leader_key is not None and leader_key[0] == kind and intervals_overlap(
+                leader_key[1], interval):
+            groups[-1].append(candidate)
+        else:
+            groups.append([candidate])
+            leader_key = (kind, interval)
+    return [sorted(group, key=lambda c: tie_break_key(c, SPEED)) for group in groups]
 
 
 def best_per_participant(
@@ -135,31 +246,50 @@ def rank_category(
     baselines = [
         c for c in candidates if c.is_baseline and is_eligible(c, category, limits)
     ]
+    if category == SPEED:
+        return _rank_speed(students, baselines)
     ranks = {c.submission_id: rank for rank, c in enumerate(students, start=1)}
     ordered = sorted([*students, *baselines], key=lambda c: sort_key(c, category))
     return [RankedRow(ranks.get(c.submission_id), c) for c in ordered]
 
 
+def _rank_speed(students: list[Candidate], baselines: list[Candidate]) -> list[RankedRow]:
+    """Tie groups share a rank (1, 1, 3); baselines sit between groups by their speed index."""
+    blocks: list[tuple[tuple, list[RankedRow]]] = []
+    above = 0
+    for group in speed_tie_groups(students):
+        tied = len(group) > 1
+        blocks.append((sort_key(min(group, key=lambda c: sort_key(c, SPEED)), SPEED),
+                       [RankedRow(above + 1, c, tied) for c in group]))
+        above += len(group)
+    # A baseline sorts before the group whose leader it beats; equal keys cannot happen (ids).
+    blocks += [(sort_key(b, SPEED), [RankedRow(None, b)]) for b in baselines]
+    return [row for _, rows in sorted(blocks, key=lambda block: block[0]) for row in rows]
+
+
 def dominates(a: Candidate, b: Candidate) -> bool:
-    """``a`` is at least as good as ``b`` on accuracy, latency and size, and better on one."""
-    at_least = (
-        a.accuracy >= b.accuracy and a.latency_ms <= b.latency_ms and a.size_bytes <= b.size_bytes
-    )
-    better = a.accuracy > b.accuracy or a.latency_ms < b.latency_ms or a.size_bytes < b.size_bytes
+    """``a`` is at least as good as ``b`` on accuracy, latency and size, and better on one.
+
+    Latency is ``ranked_latency_ms``: normalized when the scorecard has it.
+    """
+    a_lat, b_lat = a.ranked_latency_ms, b.ranked_latency_ms
+    at_least = a.accuracy >= b.accuracy and a_lat <= b_lat and a.size_bytes <= b.size_bytes
+    better = a.accuracy > b.accuracy or a_lat < b_lat or a.size_bytes < b.size_bytes
     return at_least and better
 
 
 def pareto_front(candidates: Iterable[Candidate], limits: Limits) -> list[Candidate]:
-    """Submissions within the limits that no other one beats on all of accuracy, latency and size
-    (``dominates``); of identical points only the earliest is kept.
+    """Submissions within the limits that no other one beats on all of accuracy, latency
+    (``ranked_latency_ms``) and size (``dominates``); of identical points only the earliest is kept.
 
     Points are visited by latency (then size, accuracy descending, time), so every point seen
     before is at least as fast. A point is then off the front exactly when an earlier front point
     is also at least as small and at least as accurate: a "staircase" of the front so far (size
     ascending, accuracy strictly rising) answers that with one binary search, O(n log n) overall.
     """
-    within = [c for c in candidates if not over_limit_reasons(c.size_bytes, c.latency_ms, limits)]
-    within.sort(key=lambda c: (c.latency_ms, c.size_bytes, -c.accuracy, c.submitted_at,
+    within = [c for c in candidates if not over_limit_reasons(
+        c.size_bytes, c.latency_ms, limits, c.normalized_latency_ms)]
+    within.sort(key=lambda c: (c.ranked_latency_ms, c.size_bytes, -c.accuracy, c.submitted_at,
                                c.submission_id))
     sizes: list[int] = []
     accuracies: list[float] = []
@@ -192,23 +322,25 @@ def track_candidates(track) -> dict[str, list[Candidate]]:
     rows = Score.objects.filter(
         submission__track=track, submission__status=Status.SCORED,
         latency_ms__isnull=False, size_bytes__isnull=False,
-    ).values_list(
+    ).values(
         "submission_id", "submission__user_id", "submission__user__username",
         "submission__created_at", "submission__is_baseline", "submission__label",
         "latency_ms", "size_bytes", "public_accuracy", "private_accuracy",
-        "public_bits_per_char", "private_bits_per_char",
+        "public_bits_per_char", "private_bits_per_char", *SPEED_FIELDS,
     )
     by_split: dict[str, list[Candidate]] = {split: [] for split in SPLITS}
-    for (sid, uid, username, created, baseline, label, latency, size,
-         public_acc, private_acc, public_bpc, private_bpc) in rows:
-        for split, accuracy, bpc in (("public", public_acc, public_bpc),
-                                     ("private", private_acc, private_bpc)):
+    for row in rows:
+        for split in SPLITS:
+            accuracy = row[f"{split}_accuracy"]
             if accuracy is None:
                 continue
             by_split[split].append(Candidate(
-                submission_id=sid, participant=username, participant_id=uid,
-                submitted_at=created, accuracy=accuracy, latency_ms=latency, size_bytes=size,
-                is_baseline=baseline, bits_per_char=bpc, label=label,
+                submission_id=row["submission_id"], participant=row["submission__user__username"],
+                participant_id=row["submission__user_id"], submitted_at=row["submission__created_at"],
+                accuracy=accuracy, latency_ms=row["latency_ms"], size_bytes=row["size_bytes"],
+                is_baseline=row["submission__is_baseline"],
+                bits_per_char=row[f"{split}_bits_per_char"], label=row["submission__label"],
+                **{field: row[field] for field in SPEED_FIELDS},
             ))
     return by_split
 
@@ -226,7 +358,7 @@ def rebuild_track(track) -> int:
     for split, candidates in track_candidates(track).items():
         for category in CATEGORIES:
             ranked = rank_category(candidates, category, limits)
-            rows += [_entry(track, split, category, i, row.rank, row.candidate)
+            rows += [_entry(track, split, category, i, row.rank, row.candidate, row.tied)
                      for i, row in enumerate(ranked, start=1)]
         front = pareto_front(candidates, limits)
         rows += [_entry(track, split, PARETO, i, None, c) for i, c in enumerate(front, start=1)]
@@ -237,15 +369,17 @@ def rebuild_track(track) -> int:
     return len(rows)
 
 
-def _entry(track, split: str, category: str, position: int, rank: int | None, c: Candidate):
+def _entry(track, split: str, category: str, position: int, rank: int | None, c: Candidate,
+           tied: bool = False):
     from .models import LeaderboardEntry
 
     return LeaderboardEntry(
-        track=track, split=split, category=category, position=position, rank=rank,
+        track=track, split=split, category=category, position=position, rank=rank, tied=tied,
         submission_id=c.submission_id, user_id=c.participant_id, username=c.participant,
         is_baseline=c.is_baseline, label=c.label if c.is_baseline else "", accuracy=c.accuracy,
         bits_per_char=c.bits_per_char, latency_ms=c.latency_ms, size_bytes=c.size_bytes,
         accuracy_per_mb=c.accuracy_per_mb, submitted_at=c.submitted_at,
+        **{field: getattr(c, field) for field in SPEED_FIELDS},
     )
 
 
