@@ -12,37 +12,14 @@ without it. Once the text is longer than the model's context, each step recomput
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 
 from reference_models.autograd import no_grad
+from reference_models.parallel import single_threaded_blas
 from reference_models.tensor import Tensor
 
-__all__ = ["generate", "sample_next", "single_threaded_blas", "tokens_per_second"]
-
-
-@contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run this thread's matrix products on one OpenBLAS thread, then restore the count.
-
-    A small GPT's products (768 x 128 x 384 for the baseline, 1 x 128 x 384 when decoding) are too
-    small to share between threads: the threads synchronize at every product, and when other
-    processes share the cores the waiting makes each product several times slower (one training
-    step of the baseline: 0.27 s on one thread, 1.6 s on two, on a busy 2-core machine). Does
-    nothing where numpy's BLAS is not an OpenBLAS with thread-local counts.
-    """
-    from reference_models.parallel import _openblas
-
-    lib = _openblas()
-    set_local = getattr(lib, "openblas_set_num_threads_local", None) if lib is not None else None
-    previous = set_local(1) if set_local is not None else None
-    try:
-        yield
-    finally:
-        if set_local is not None:
-            set_local(previous)
+__all__ = ["generate", "sample_next", "tokens_per_second"]
 
 
 def sample_next(logits: np.ndarray, generator: np.random.Generator, *, temperature: float = 1.0,

@@ -31,11 +31,29 @@ class EpochRecord:
 
 
 @dataclass
+class StepRecord:
+    """What the steps since the last record did, in a loop counted in optimizer steps (a language
+    model trained on random windows has no epochs). ``val_*`` are ``None`` without validation."""
+
+    step: int
+    train_loss: float
+    train_accuracy: float
+    seconds: float
+    tokens_per_second: float
+    learning_rate: float
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+
+
+@dataclass
 class History:
-    epochs: list[EpochRecord] = field(default_factory=list)
+    """The records of a run, one per epoch (``EpochRecord``) or per logged stretch of steps
+    (``StepRecord``)."""
+
+    epochs: list[EpochRecord | StepRecord] = field(default_factory=list)
 
     @property
-    def last(self) -> EpochRecord:
+    def last(self) -> EpochRecord | StepRecord:
         return self.epochs[-1]
 
     @property
@@ -98,7 +116,7 @@ def fit(
     if seed is not None:
         manual_seed(seed)
     history = History()
-    with _ProgressBar(progress) as bar:
+    with ProgressBar(progress) as bar:
         for epoch in range(1, epochs + 1):
             record = _train_one_epoch(
                 model, train_loader, optimizer, loss_fn, epoch, epochs, bar,
@@ -110,7 +128,7 @@ def fit(
                 scores = evaluate(model, val_loader, loss_fn)
                 record.val_loss, record.val_accuracy = scores["loss"], scores["accuracy"]
             history.epochs.append(record)
-            bar.epoch_done(record, epochs)
+            bar.print(epoch_line(record, epochs))
             if on_epoch_end is not None:
                 on_epoch_end(record)
     return history
@@ -120,7 +138,7 @@ def _train_one_epoch(model, loader, optimizer, loss_fn, epoch, epochs, bar, batc
     model.train()
     metrics = RunningMetrics()
     started = time.perf_counter()
-    bar.start_epoch(epoch, epochs, _length(loader))
+    bar.start(f"epoch {epoch}/{epochs}", _length(loader))
     for inputs, targets in loader:
         logits = model(_tensor(inputs))
         loss = loss_fn(logits, targets)
@@ -131,7 +149,7 @@ def _train_one_epoch(model, loader, optimizer, loss_fn, epoch, epochs, bar, batc
             batch_scheduler.step()
         metrics.update(float(loss.data), _array(logits), _array(targets))
         elapsed = time.perf_counter() - started
-        bar.advance(metrics, metrics.count / max(elapsed, 1e-9))
+        bar.advance(metrics.loss, metrics.accuracy, metrics.count / max(elapsed, 1e-9))
     seconds = time.perf_counter() - started
     return EpochRecord(
         epoch=epoch,
@@ -139,7 +157,7 @@ def _train_one_epoch(model, loader, optimizer, loss_fn, epoch, epochs, bar, batc
         train_accuracy=metrics.accuracy,
         seconds=seconds,
         examples_per_second=metrics.count / max(seconds, 1e-9),
-        learning_rate=_learning_rate(optimizer),
+        learning_rate=current_learning_rate(optimizer),
     )
 
 
@@ -186,25 +204,29 @@ def _length(loader) -> int | None:
         return None
 
 
-def _learning_rate(optimizer) -> float:
+def current_learning_rate(optimizer) -> float:
     groups = getattr(optimizer, "param_groups", None)
     if groups:
         return float(groups[0]["lr"])
     return float(getattr(optimizer, "lr", float("nan")))
 
 
-class _ProgressBar:
-    """A rich progress bar for ``fit``, or nothing at all when ``enabled`` is false.
+class ProgressBar:
+    """The training loops' progress display: a live rich bar on a terminal, plain lines in a log.
 
-    Besides the live bar it prints one summary line per epoch, which is what remains in a log file.
+    ``unit`` names the speed (``"img/s"``, ``"tok/s"``); ``accuracy`` adds the running accuracy to
+    the bar. In a log file (no terminal) a line is printed at every tenth of the current task when
+    ``tenths`` is true, and ``print`` lines always: they are what remains in the log. Disabled
+    (``enabled=False``), it shows and prints nothing.
     """
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, enabled: bool, *, unit: str = "img/s", accuracy: bool = True,
+                 tenths: bool = True) -> None:
+        self.enabled, self.unit, self.accuracy, self.tenths = enabled, unit, accuracy, tenths
         self.progress = None
         self.task = None
 
-    def __enter__(self):
+    def __enter__(self) -> ProgressBar:
         if self.enabled:
             from rich.progress import (
                 BarColumn,
@@ -215,10 +237,12 @@ class _ProgressBar:
                 TimeRemainingColumn,
             )
 
+            scores = "loss {task.fields[loss]:.4f}"
+            if self.accuracy:
+                scores += "  acc {task.fields[accuracy]:6.2%}"
             self.progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[accuracy]:6.2%}"),
-                TextColumn("{task.fields[speed]:7.0f} img/s"),
+                TextColumn(scores), TextColumn("{task.fields[speed]:7.0f} " + self.unit),
                 TimeElapsedColumn(), TimeRemainingColumn(),
             )
             self.progress.__enter__()
@@ -228,36 +252,39 @@ class _ProgressBar:
         if self.progress is not None:
             self.progress.__exit__(*exc)
 
-    def start_epoch(self, epoch: int, epochs: int, batches: int | None) -> None:
+    def start(self, description: str, total: int | None) -> None:
+        """Begin a new task (an epoch, or all the steps of a step-based loop)."""
         if self.progress is not None:
             self.task = self.progress.add_task(
-                f"epoch {epoch}/{epochs}", total=batches, loss=float("nan"), accuracy=0.0, speed=0.0
+                description, total=total, loss=float("nan"), accuracy=0.0, speed=0.0
             )
 
-    def advance(self, metrics: RunningMetrics, speed: float) -> None:
+    def advance(self, loss: float, accuracy: float, speed: float) -> None:
         if self.progress is None:
             return
-        self.progress.update(
-            self.task, advance=1, loss=metrics.loss, accuracy=metrics.accuracy, speed=speed
-        )
+        self.progress.update(self.task, advance=1, loss=loss, accuracy=accuracy, speed=speed)
         task = self.progress.tasks[-1]
-        if not self.progress.console.is_terminal and task.total:
-            # No live bar in a log file: print a line at every tenth of the epoch instead.
+        if self.tenths and not self.progress.console.is_terminal and task.total:
+            # No live bar in a log file: print a line at every tenth of the task instead.
             tenth = max(task.total // 10, 1)
             if task.completed % tenth == 0 and task.completed < task.total:
-                self.progress.console.print(
-                    f"{task.description}: {task.completed}/{task.total} batches, loss "
-                    f"{metrics.loss:.4f}, accuracy {metrics.accuracy:.2%}, {speed:.0f} img/s"
-                )
+                line = f"{task.description}: {task.completed}/{task.total} batches, loss {loss:.4f}"
+                if self.accuracy:
+                    line += f", accuracy {accuracy:.2%}"
+                self.print(f"{line}, {speed:.0f} {self.unit}")
 
-    def epoch_done(self, record: EpochRecord, epochs: int) -> None:
-        if self.progress is None:
-            return
-        line = (
-            f"epoch {record.epoch}/{epochs}: loss {record.train_loss:.4f}, "
-            f"accuracy {record.train_accuracy:.2%}, {record.examples_per_second:.0f} img/s, "
-            f"{record.seconds:.1f} s"
-        )
-        if record.val_accuracy is not None:
-            line += f"; validation loss {record.val_loss:.4f}, accuracy {record.val_accuracy:.2%}"
-        self.progress.console.print(line)
+    def print(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(text, markup=False, highlight=False)
+
+
+def epoch_line(record: EpochRecord, epochs: int) -> str:
+    """The one summary line ``fit`` prints per epoch."""
+    line = (
+        f"epoch {record.epoch}/{epochs}: loss {record.train_loss:.4f}, "
+        f"accuracy {record.train_accuracy:.2%}, {record.examples_per_second:.0f} img/s, "
+        f"{record.seconds:.1f} s"
+    )
+    if record.val_accuracy is not None:
+        line += f"; validation loss {record.val_loss:.4f}, accuracy {record.val_accuracy:.2%}"
+    return line

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from reference_models import nn
 from reference_models.data import Compose, RandomCrop, ToModelInput
-from reference_models.generate import single_threaded_blas
+from reference_models.parallel import single_threaded_blas
 from reference_models.recipes.common import RunResult, TrainingConfig, train_image_classifier
 
 NAME = "mnist-mlp"

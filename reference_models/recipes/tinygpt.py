@@ -11,7 +11,6 @@ model and a run record; prints generated text as it trains.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +21,20 @@ import numpy as np
 from reference_models import manual_seed, no_grad, optim
 from reference_models.checkpoint import save_checkpoint, versions
 from reference_models.data import load_task_data
-from reference_models.generate import generate, single_threaded_blas
+from reference_models.generate import generate
 from reference_models.gpt import GPT, GPTConfig, parameter_counts
 from reference_models.nn import functional as F
 from reference_models.nn.utils import clip_grad_norm_
+from reference_models.parallel import single_threaded_blas
 from reference_models.recipes.common import RunResult, machine, write_run_record
 from reference_models.text import CharTokenizer
-from reference_models.train import EpochRecord, History
+from reference_models.train import (
+    History,
+    ProgressBar,
+    RunningMetrics,
+    StepRecord,
+    current_learning_rate,
+)
 
 NAME = "tinygpt"
 TASK = "tinygpt"
@@ -117,21 +123,21 @@ def train(
     steps = total_steps(config, len(ids))
     scheduler = optim.lr_scheduler.CosineWarmupLR(optimizer, min(config.warmup_steps, steps - 1),
                                                   steps, min_lr=config.min_lr)
-    log = _Log(progress, steps)
-    log.print(f"TinyGPT: {parameter_counts(model)['total']:,} parameters, {len(ids):,} training "
-              f"characters, {steps} steps of {config.batch_size} x {context}")
-    with single_threaded_blas():  # see its docstring: small products, busy shared cores
-        history = _train_steps(model, optimizer, scheduler, ids, val_ids, config, steps, log)
-    log.close()
+    with ProgressBar(progress, unit="tok/s", accuracy=False, tenths=False) as bar:
+        bar.print(f"TinyGPT: {parameter_counts(model)['total']:,} parameters, {len(ids):,} "
+                  f"training characters, {steps} steps of {config.batch_size} x {context}")
+        bar.start("steps", steps)
+        with single_threaded_blas():  # see its docstring: small products, busy shared cores
+            history = _train_steps(model, optimizer, scheduler, ids, val_ids, config, steps, bar)
     return _finish(model, config, steps, history, out_dir, started, command, score, data_dir)
 
 
-def _train_steps(model, optimizer, scheduler, ids, val_ids, config, steps, log) -> History:
+def _train_steps(model, optimizer, scheduler, ids, val_ids, config, steps,
+                 bar: ProgressBar) -> History:
     tokenizer = CharTokenizer.tinygpt()
     rng = np.random.default_rng(config.seed)
     history = History()
-    window = {"loss": 0.0, "correct": 0, "count": 0, "batches": 0}
-    window_started = time.perf_counter()
+    metrics, window_started = RunningMetrics(), time.perf_counter()
     model.train()
     for step in range(1, steps + 1):
         x, y = random_windows(ids, config.batch_size, config.model.context, rng)
@@ -143,29 +149,35 @@ def _train_steps(model, optimizer, scheduler, ids, val_ids, config, steps, log) 
             clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         scheduler.step()
-        window["loss"] += float(loss.data)
-        window["correct"] += int((logits.data.argmax(-1) == y).sum())
-        window["count"] += y.size
-        window["batches"] += 1
+        metrics.update(float(loss.data), logits.data, y)
         elapsed = time.perf_counter() - window_started
-        log.advance(float(loss.data), window["count"] / max(elapsed, 1e-9))
+        bar.advance(float(loss.data), metrics.accuracy, metrics.predictions / max(elapsed, 1e-9))
         if step % config.log_every == 0 or step == steps:
-            record = EpochRecord(
-                epoch=step, train_loss=window["loss"] / window["batches"],
-                train_accuracy=window["correct"] / window["count"], seconds=elapsed,
-                examples_per_second=window["count"] / max(elapsed, 1e-9),
-                learning_rate=float(optimizer.param_groups[0]["lr"]))
+            record = StepRecord(
+                step=step, train_loss=metrics.loss, train_accuracy=metrics.accuracy,
+                seconds=elapsed, tokens_per_second=metrics.predictions / max(elapsed, 1e-9),
+                learning_rate=current_learning_rate(optimizer))
             if val_ids is not None:
                 record.val_loss, record.val_accuracy = validation_loss(model, val_ids,
                                                                        config.model.context)
             history.epochs.append(record)
-            log.record(record)
-            window = {"loss": 0.0, "correct": 0, "count": 0, "batches": 0}
-            window_started = time.perf_counter()
+            bar.print(step_line(record))
+            metrics, window_started = RunningMetrics(), time.perf_counter()
         if config.sample_every and (step % config.sample_every == 0 or step == steps):
-            log.print(f"--- sample after {step} steps ---\n" + sample_text(model, tokenizer))
+            bar.print(f"--- sample after {step} steps ---\n" + sample_text(model, tokenizer))
             model.train()
     return history
+
+
+def step_line(record: StepRecord) -> str:
+    """The line printed at every ``log_every`` steps: loss in nats and bits per character."""
+    line = (f"step {record.step}: loss {record.train_loss:.4f} "
+            f"({record.train_loss / np.log(2):.3f} bits/char), accuracy "
+            f"{record.train_accuracy:.2%}, {record.tokens_per_second:.0f} tok/s, "
+            f"lr {record.learning_rate:.2e}")
+    if record.val_loss is not None:
+        line += f"; validation {record.val_loss / np.log(2):.3f} bits/char"
+    return line
 
 
 def sample_text(model: GPT, tokenizer: CharTokenizer, length: int = 300, seed: int = 0,
@@ -220,53 +232,3 @@ def _finish(model: GPT, config: TinyGPTConfig, steps: int, history: History, out
     }
     return write_run_record(record, task=TASK, stem=stem, checkpoint=checkpoint,
                             onnx_path=onnx_path, history=history, score=score, data_dir=data_dir)
-
-
-class _Log:
-    """A rich progress bar (loss, characters per second) on a terminal; plain lines in a log file."""
-
-    def __init__(self, enabled: bool, steps: int) -> None:
-        self.progress = self.task = None
-        if enabled and sys.stdout.isatty():
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(
-                TextColumn("[bold]steps"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4f}"),
-                TextColumn("{task.fields[speed]:6.0f} tok/s"),
-                TimeElapsedColumn(), TimeRemainingColumn())
-            self.progress.__enter__()
-            self.task = self.progress.add_task("train", total=steps, loss=float("nan"), speed=0.0)
-        self.enabled = enabled
-
-    def advance(self, loss: float, speed: float) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, loss=loss, speed=speed)
-
-    def record(self, record: EpochRecord) -> None:
-        line = (f"step {record.epoch}: loss {record.train_loss:.4f} "
-                f"({record.train_loss / np.log(2):.3f} bits/char), accuracy "
-                f"{record.train_accuracy:.2%}, {record.examples_per_second:.0f} tok/s, "
-                f"lr {record.learning_rate:.2e}")
-        if record.val_loss is not None:
-            line += f"; validation {record.val_loss / np.log(2):.3f} bits/char"
-        self.print(line)
-
-    def print(self, text: str) -> None:
-        if not self.enabled:
-            return
-        if self.progress is not None:
-            self.progress.console.print(text)
-        else:
-            print(text, flush=True)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.__exit__(None, None, None)
