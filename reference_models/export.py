@@ -26,6 +26,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from evaluator.tasks import TINYGPT_MAX_CONTEXT
 from reference_models.autograd import no_grad, tracing
 from reference_models.nn.module import Module
 from reference_models.tensor import Tensor, topological_order
@@ -56,7 +57,7 @@ def export_onnx(model: Module, example_input: Tensor | np.ndarray, path: str | o
     if task is not None:
         _check_task_input(task, example)
     output = _trace(model, example)
-    graph = _GraphBuilder(model, example, output, opset, input_name, output_name, axes).build()
+    graph = GraphBuilder(model, example, output, opset, input_name, output_name, axes).build()
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="reference_models", ir_version=IR_VERSION)
     onnx.checker.check_model(proto, full_check=True)
@@ -83,7 +84,15 @@ def _trace(model: Module, example: Tensor) -> Tensor:
 
 
 # ===================================================================== graph construction
-class _GraphBuilder:
+class GraphBuilder:
+    """Builds one ONNX graph from a traced forward pass; translations add nodes through it.
+
+    A translation (see ``register_translation``) gets the builder ``b`` and the traced tensor ``t``
+    of its op, and writes the nodes that compute ``t`` from ``b.inputs(t)`` into ``b.out(t)``, with
+    ``b.node``, ``b.constant`` and ``b.ints``. ``b.memo`` holds what a translation shares across the
+    whole graph (one initializer for all layers, say), keyed by names of its own.
+    """
+
     def __init__(self, model: Module, example: Tensor, output: Tensor, opset: int,
                  input_name: str, output_name: str, dynamic_axes: dict[int, str]) -> None:
         self.example, self.output, self.opset = example, output, opset
@@ -94,6 +103,7 @@ class _GraphBuilder:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: dict[str, onnx.TensorProto] = {}
         self.counter = 0
+        self.memo: dict[Any, Any] = {}
 
     def build(self) -> onnx.GraphProto:
         order = topological_order(self.output)
@@ -105,10 +115,12 @@ class _GraphBuilder:
             if id(tensor) in live and tensor is not self.example:
                 self.names[id(tensor)] = (self.output_name if tensor is self.output
                                           else self.fresh(tensor._op))
-                emit = _EMITTERS.get(tensor._op)
-                if emit is None:
-                    raise ExportError(f"export does not support the op {tensor._op!r} yet")
-                emit(self, tensor)
+                translate = _TRANSLATIONS.get(tensor._op)
+                if translate is None:
+                    raise ExportError(
+                        f"export does not support the op {tensor._op!r} yet (an op exports once "
+                        f"reference_models.export.register_translation has a translation for it)")
+                translate(self, tensor)
         if self.output is self.example:
             self.node("Identity", [self.input_name], [self.output_name])
         return helper.make_graph(
@@ -173,14 +185,28 @@ class _GraphBuilder:
 
 
 # ===================================================================== op translations
-Emitter = Callable[[_GraphBuilder, Tensor], None]
-_EMITTERS: dict[str, Emitter] = {}
+Translation = Callable[[GraphBuilder, Tensor], None]
+_TRANSLATIONS: dict[str, Translation] = {}
 
 
-def _emits(*ops: str) -> Callable[[Emitter], Emitter]:
-    def register(fn: Emitter) -> Emitter:
+def register_translation(*ops: str) -> Callable[[Translation], Translation]:
+    """Register the decorated function as the ONNX translation of the recorded ops ``ops``.
+
+    The extension point for new ops: an op recorded with ``record_op(out, parents, "my_op", ...)``
+    exports once a translation is registered for ``"my_op"``::
+
+        @register_translation("my_op")
+        def _my_op(b: GraphBuilder, t: Tensor) -> None:
+            b.node("Relu", b.inputs(t), b.out(t))
+
+    Registering an op twice is an error (two translations of one op would depend on import order).
+    """
+    def register(fn: Translation) -> Translation:
         for op in ops:
-            _EMITTERS[op] = fn
+            if op in _TRANSLATIONS and _TRANSLATIONS[op] is not fn:
+                raise ValueError(f"the op {op!r} already has an ONNX translation "
+                                 f"({_TRANSLATIONS[op].__module__}.{_TRANSLATIONS[op].__name__})")
+            _TRANSLATIONS[op] = fn
         return fn
 
     return register
@@ -193,18 +219,18 @@ _ONE_TO_ONE = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "neg": "N
                "eq": "Equal", "detach": "Identity"}
 
 
-@_emits(*_ONE_TO_ONE)
-def _one_to_one(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation(*_ONE_TO_ONE)
+def _one_to_one(b: GraphBuilder, t: Tensor) -> None:
     b.node(_ONE_TO_ONE[t._op], b.inputs(t), b.out(t))
 
 
-@_emits("cast")
-def _cast(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("cast")
+def _cast(b: GraphBuilder, t: Tensor) -> None:
     b.node("Cast", b.inputs(t), b.out(t), to=helper.np_dtype_to_tensor_dtype(t._attrs["dtype"]))
 
 
-@_emits("argmax")
-def _argmax(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("argmax")
+def _argmax(b: GraphBuilder, t: Tensor) -> None:
     if t._attrs["axis"] is None:
         raise ExportError("export needs argmax with a dim (argmax over all elements is not "
                           "a per-sample output)")
@@ -212,14 +238,14 @@ def _argmax(b: _GraphBuilder, t: Tensor) -> None:
            keepdims=int(t._attrs["keepdim"]))
 
 
-@_emits("pow")
-def _pow(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("pow")
+def _pow(b: GraphBuilder, t: Tensor) -> None:
     exponent = b.constant(np.asarray(t._attrs["exponent"], dtype=t.dtype), "exponent")
     b.node("Pow", [b.name(t._prev[0]), exponent], b.out(t))
 
 
-@_emits("gelu")
-def _gelu(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("gelu")
+def _gelu(b: GraphBuilder, t: Tensor) -> None:
     x, dtype = b.name(t._prev[0]), t.dtype
 
     def scalar(value: float, hint: str) -> str:
@@ -235,7 +261,7 @@ def _gelu(b: _GraphBuilder, t: Tensor) -> None:
     b.node("Mul", [b.node("Mul", [x, scalar(0.5, "half")]), one_plus], b.out(t))
 
 
-def _reduce(b: _GraphBuilder, t: Tensor, op_type: str) -> None:
+def _reduce(b: GraphBuilder, t: Tensor, op_type: str) -> None:
     axes, keepdims = list(t._attrs["axes"]), int(t._attrs["keepdim"])
     x = b.name(t._prev[0])
     # ReduceSum takes axes as an input from opset 13, the others only from opset 18
@@ -245,28 +271,28 @@ def _reduce(b: _GraphBuilder, t: Tensor, op_type: str) -> None:
         b.node(op_type, [x], b.out(t), axes=axes, keepdims=keepdims)
 
 
-@_emits("sum")
-def _sum(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("sum")
+def _sum(b: GraphBuilder, t: Tensor) -> None:
     _reduce(b, t, "ReduceSum")
 
 
-@_emits("mean")
-def _mean(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("mean")
+def _mean(b: GraphBuilder, t: Tensor) -> None:
     _reduce(b, t, "ReduceMean")
 
 
-@_emits("amax")
-def _amax(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("amax")
+def _amax(b: GraphBuilder, t: Tensor) -> None:
     _reduce(b, t, "ReduceMax")
 
 
-@_emits("softmax", "log_softmax")
-def _softmax(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("softmax", "log_softmax")
+def _softmax(b: GraphBuilder, t: Tensor) -> None:
     op_type = "Softmax" if t._op == "softmax" else "LogSoftmax"
     b.node(op_type, b.inputs(t), b.out(t), axis=t._attrs["axis"])
 
 
-def _reshape_target(b: _GraphBuilder, source: Tensor, shape: tuple[int, ...]) -> list[int]:
+def _reshape_target(b: GraphBuilder, source: Tensor, shape: tuple[int, ...]) -> list[int]:
     """The target shape, with the batch written so any batch size works.
 
     If dim 0 keeps the batch, ONNX's 0 ("copy this dim") says so; if the batch was folded into
@@ -278,15 +304,15 @@ def _reshape_target(b: _GraphBuilder, source: Tensor, shape: tuple[int, ...]) ->
     return target
 
 
-@_emits("reshape")
-def _reshape(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("reshape")
+def _reshape(b: GraphBuilder, t: Tensor) -> None:
     source = t._prev[0]
     shape = b.ints(_reshape_target(b, source, t._attrs["shape"]), "shape")
     b.node("Reshape", [b.name(source), shape], b.out(t))
 
 
-@_emits("flatten")
-def _flatten(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("flatten")
+def _flatten(b: GraphBuilder, t: Tensor) -> None:
     source, start, end = t._prev[0], t._attrs["start_dim"], t._attrs["end_dim"]
     if start == 1 and end == source.ndim - 1:
         b.node("Flatten", [b.name(source)], b.out(t), axis=1)
@@ -297,19 +323,19 @@ def _flatten(b: _GraphBuilder, t: Tensor) -> None:
     b.node("Reshape", [b.name(source), b.ints(target, "shape")], b.out(t))
 
 
-@_emits("permute")
-def _permute(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("permute")
+def _permute(b: GraphBuilder, t: Tensor) -> None:
     b.node("Transpose", b.inputs(t), b.out(t), perm=list(t._attrs["perm"]))
 
 
-@_emits("unsqueeze", "squeeze")
-def _unsqueeze(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("unsqueeze", "squeeze")
+def _unsqueeze(b: GraphBuilder, t: Tensor) -> None:
     op_type = "Unsqueeze" if t._op == "unsqueeze" else "Squeeze"
     b.node(op_type, [b.name(t._prev[0]), b.ints(list(t._attrs["axes"]), "axes")], b.out(t))
 
 
-@_emits("getitem")
-def _getitem(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("getitem")
+def _getitem(b: GraphBuilder, t: Tensor) -> None:
     source = t._prev[0]
     index = t._attrs["index"]
     items = list(index) if isinstance(index, tuple) else [index]
@@ -352,31 +378,31 @@ def _getitem(b: _GraphBuilder, t: Tensor) -> None:
         b.node("Identity", [x], b.out(t))
 
 
-@_emits("gather")
-def _gather(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("gather")
+def _gather(b: GraphBuilder, t: Tensor) -> None:
     b.node("GatherElements", b.inputs(t), b.out(t), axis=t._attrs["axis"])
 
 
-@_emits("embedding")
-def _embedding(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("embedding")
+def _embedding(b: GraphBuilder, t: Tensor) -> None:
     weight, ids = t._prev
     b.node("Gather", [b.name(weight), b.name(ids)], b.out(t), axis=0)
 
 
-@_emits("cat")
-def _cat(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("cat")
+def _cat(b: GraphBuilder, t: Tensor) -> None:
     b.node("Concat", b.inputs(t), b.out(t), axis=t._attrs["axis"])
 
 
-@_emits("stack")
-def _stack(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("stack")
+def _stack(b: GraphBuilder, t: Tensor) -> None:
     axis = b.ints([t._attrs["axis"]], "axes")
     parts = [b.node("Unsqueeze", [name, axis]) for name in b.inputs(t)]
     b.node("Concat", parts, b.out(t), axis=t._attrs["axis"])
 
 
-@_emits("linear")
-def _linear(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("linear")
+def _linear(b: GraphBuilder, t: Tensor) -> None:
     x, weight, *bias = t._prev
     names = b.inputs(t)
     if x.ndim == 2:
@@ -388,16 +414,16 @@ def _linear(b: _GraphBuilder, t: Tensor) -> None:
         b.node("Add", [product, names[2]], b.out(t))
 
 
-@_emits("conv2d")
-def _conv2d(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("conv2d")
+def _conv2d(b: GraphBuilder, t: Tensor) -> None:
     (ph, pw), attrs = t._attrs["padding"], t._attrs
     b.node("Conv", b.inputs(t), b.out(t), kernel_shape=list(attrs["kernel_shape"]),
            strides=list(attrs["stride"]), pads=[ph, pw, ph, pw], group=attrs["groups"],
            dilations=[1, 1])
 
 
-@_emits("max_pool2d", "avg_pool2d")
-def _pool(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("max_pool2d", "avg_pool2d")
+def _pool(b: GraphBuilder, t: Tensor) -> None:
     (ph, pw), attrs = t._attrs["padding"], t._attrs
     common = dict(kernel_shape=list(attrs["kernel_shape"]), strides=list(attrs["stride"]),
                   pads=[ph, pw, ph, pw])
@@ -407,8 +433,8 @@ def _pool(b: _GraphBuilder, t: Tensor) -> None:
         b.node("AveragePool", b.inputs(t), b.out(t), count_include_pad=1, **common)
 
 
-@_emits("batch_norm")
-def _batch_norm(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("batch_norm")
+def _batch_norm(b: GraphBuilder, t: Tensor) -> None:
     attrs = t._attrs
     if attrs["training"] or not attrs["has_running_stats"]:
         raise ExportError("batch norm without running statistics cannot be exported: it would "
@@ -426,14 +452,14 @@ def _batch_norm(b: _GraphBuilder, t: Tensor) -> None:
 
 
 # ===================================================================== language-model ops
-def _reduce_mean(b: _GraphBuilder, x: str, axes: list[int]) -> str:
+def _reduce_mean(b: GraphBuilder, x: str, axes: list[int]) -> str:
     if b.opset >= 18:
         return b.node("ReduceMean", [x, b.ints(axes, "axes")], keepdims=1)
     return b.node("ReduceMean", [x], axes=axes, keepdims=1)
 
 
-@_emits("layer_norm")
-def _layer_norm(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("layer_norm")
+def _layer_norm(b: GraphBuilder, t: Tensor) -> None:
     x, *rest = t._prev
     attrs, names = t._attrs, [b.name(p) for p in rest]
     shape = x.shape[attrs["axis"]:]
@@ -442,8 +468,8 @@ def _layer_norm(b: _GraphBuilder, t: Tensor) -> None:
     b.node("LayerNormalization", inputs, b.out(t), axis=attrs["axis"], epsilon=attrs["eps"])
 
 
-@_emits("rms_norm")
-def _rms_norm(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("rms_norm")
+def _rms_norm(b: GraphBuilder, t: Tensor) -> None:
     x = b.name(t._prev[0])
     mean_square = _reduce_mean(b, b.node("Mul", [x, x]), list(t._attrs["axes"]))
     eps = b.constant(np.asarray(t._attrs["eps"], dtype=t.dtype), "rms_eps")
@@ -453,8 +479,8 @@ def _rms_norm(b: _GraphBuilder, t: Tensor) -> None:
         b.node("Mul", [normalized, b.name(t._prev[1])], b.out(t))
 
 
-@_emits("rotary")
-def _rotary(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("rotary")
+def _rotary(b: GraphBuilder, t: Tensor) -> None:
     x, half = b.name(t._prev[0]), t.shape[-1] // 2
     axis = b.ints([-1], "last_axis")
     first = b.node("Slice", [x, b.ints([0], "starts"), b.ints([half], "ends"), axis])
@@ -465,8 +491,8 @@ def _rotary(b: _GraphBuilder, t: Tensor) -> None:
     b.node("Add", [cos, sin], b.out(t))
 
 
-@_emits("split_heads", "merge_heads")
-def _heads(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("split_heads", "merge_heads")
+def _heads(b: GraphBuilder, t: Tensor) -> None:
     """Reshapes that copy N and T (ONNX's 0), so a dynamic context stays dynamic."""
     x = b.name(t._prev[0])
     if t._op == "split_heads":
@@ -478,8 +504,8 @@ def _heads(b: _GraphBuilder, t: Tensor) -> None:
         b.node("Reshape", [swapped, b.ints([0, 0, t._attrs["width"]], "merged_shape")], b.out(t))
 
 
-@_emits("scaled_dot_product_attention")
-def _attention(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("scaled_dot_product_attention")
+def _attention(b: GraphBuilder, t: Tensor) -> None:
     """MatMul, scale, mask with Where(-inf), Softmax, MatMul: standard ops any runtime has.
 
     The causal mask is a constant lower triangle sliced to the actual lengths, so a dynamic
@@ -505,8 +531,9 @@ def _attention(b: _GraphBuilder, t: Tensor) -> None:
     if attrs["is_causal"] or attrs["mask_kind"] == "bool":
         minus_inf = b.constant(np.asarray(-np.inf, dtype=t.dtype), "minus_inf")
     if attrs["is_causal"]:
-        size = max(q.shape[-2], k.shape[-2], 256 if len(b.dynamic_axes) > 1 else 0)
-        masks = b.__dict__.setdefault("causal_masks", {})  # one initializer for all layers
+        # A dynamic context may grow to the task's largest, so the triangle is cut from one that big.
+        size = max(q.shape[-2], k.shape[-2], TINYGPT_MAX_CONTEXT if len(b.dynamic_axes) > 1 else 0)
+        masks = b.memo.setdefault("causal_masks", {})  # one initializer for all layers
         if size not in masks:
             masks[size] = b.constant(np.tri(size, size, dtype=bool), "causal_mask")
         triangle = masks[size]
@@ -588,4 +615,5 @@ def _check_against_framework(model: Module, example: Tensor, proto: onnx.ModelPr
         model.train(was_training)
 
 
-__all__ = ["DEFAULT_OPSET", "ExportError", "export_onnx"]
+__all__ = ["DEFAULT_OPSET", "ExportError", "GraphBuilder", "Translation", "export_onnx",
+           "register_translation"]

@@ -7,7 +7,9 @@
 
 That is the QDQ format: a standard-opset graph any runtime can execute, which onnxruntime's graph
 optimizer rewrites into integer kernels (``QLinearConv``, ``QGemm``, ``QLinearMatMul``) when the
-pattern DQ -> op -> Q is complete. Importing this module registers the translations.
+pattern DQ -> op -> Q is complete. The translations are registered with the exporter's public
+``register_translation``, like any new op's; ``reference_models.compress`` imports this module, so
+they exist whenever the quantized layers do.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 from reference_models.compress.fake_quant import QParams
-from reference_models.export import _emits, _GraphBuilder
+from reference_models.export import GraphBuilder, register_translation
 from reference_models.tensor import Tensor
 
 
-def _qparam_inputs(b: _GraphBuilder, qparams: QParams, hint: str) -> tuple[str, str]:
+def _qparam_inputs(b: GraphBuilder, qparams: QParams, hint: str) -> tuple[str, str]:
     """Initializer names of ``qparams``' scale and zero point (one pair per quantizer)."""
-    cache = b.__dict__.setdefault("_qparam_names", {})
+    cache = b.memo.setdefault("qparam_names", {})
     key = id(qparams)
     if key not in cache:
         scale = b.constant(np.asarray(qparams.scale, dtype=np.float32), f"{hint}_scale")
@@ -36,15 +38,15 @@ def _axis_attrs(qparams: QParams) -> dict:
     return {} if qparams.axis is None or np.ndim(qparams.scale) == 0 else {"axis": qparams.axis}
 
 
-@_emits("fake_quantize")
-def _fake_quantize(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("fake_quantize")
+def _fake_quantize(b: GraphBuilder, t: Tensor) -> None:
     qparams: QParams = t._attrs["qparams"]
     scale, zero = _qparam_inputs(b, qparams, "activation")
     quantized = b.node("QuantizeLinear", [b.name(t._prev[0]), scale, zero], **_axis_attrs(qparams))
     b.node("DequantizeLinear", [quantized, scale, zero], b.out(t), **_axis_attrs(qparams))
 
 
-def dequantized_constant(b: _GraphBuilder, param: Tensor, qparams: QParams,
+def dequantized_constant(b: GraphBuilder, param: Tensor, qparams: QParams,
                          transpose: bool = False) -> str:
     """Store ``param`` as integers (INT8/INT32 initializer) and return the name of its
     ``DequantizeLinear`` output. ``transpose`` stores a [out, in] weight as [in, out] for MatMul."""
@@ -59,7 +61,7 @@ def dequantized_constant(b: _GraphBuilder, param: Tensor, qparams: QParams,
     return b.node("DequantizeLinear", [name, scale, zero], **_axis_attrs(qparams))
 
 
-def _quantized_inputs(b: _GraphBuilder, t: Tensor, transpose_weight: bool = False) -> list[str]:
+def _quantized_inputs(b: GraphBuilder, t: Tensor, transpose_weight: bool = False) -> list[str]:
     x, *params = t._prev
     names = [b.name(x)]
     for index, (param, qparams) in enumerate(zip(params, t._attrs["qparams"], strict=True)):
@@ -67,16 +69,16 @@ def _quantized_inputs(b: _GraphBuilder, t: Tensor, transpose_weight: bool = Fals
     return names
 
 
-@_emits("qdq_conv2d")
-def _qdq_conv2d(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("qdq_conv2d")
+def _qdq_conv2d(b: GraphBuilder, t: Tensor) -> None:
     (ph, pw), attrs = t._attrs["padding"], t._attrs
     b.node("Conv", _quantized_inputs(b, t), b.out(t), kernel_shape=list(attrs["kernel_shape"]),
            strides=list(attrs["stride"]), pads=[ph, pw, ph, pw], group=attrs["groups"],
            dilations=[1, 1])
 
 
-@_emits("qdq_linear")
-def _qdq_linear(b: _GraphBuilder, t: Tensor) -> None:
+@register_translation("qdq_linear")
+def _qdq_linear(b: GraphBuilder, t: Tensor) -> None:
     if t._prev[0].ndim == 2:
         b.node("Gemm", _quantized_inputs(b, t), b.out(t), transB=1)
         return

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 from reference_models.autograd import no_grad
-from reference_models.compress import qdq_export  # noqa: F401 - registers the ONNX translations
 from reference_models.compress.fuse import fuse_sequential
 from reference_models.compress.observers import FakeQuantize, make_observer
 from reference_models.compress.qlayers import _QuantLayer, wrap

@@ -228,3 +228,36 @@ def test_values_computed_outside_the_graph_are_caught() -> None:
 
     with pytest.raises(ExportError, match="numpy on .data"):
         export_onnx(Frozen(), rm.rand(3, 4), None)
+
+
+def test_a_new_op_exports_through_the_public_translation_registry(tmp_path: Path) -> None:
+    from reference_models.export import register_translation
+    from reference_models.tensor import record_op
+
+    class Softsign(nn.Module):
+        def forward(self, x):
+            data = x.data / (1 + np.abs(x.data))
+            return record_op(data, (x,), "test_softsign", lambda g: (g / (1 + np.abs(x.data)) ** 2,))
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), Softsign())
+    example = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    with pytest.raises(ExportError, match="register_translation"):
+        export_onnx(model, example, None)
+
+    @register_translation("test_softsign")
+    def _softsign(b, t) -> None:
+        b.node("Softsign", b.inputs(t), b.out(t))
+
+    try:
+        path = tmp_path / "softsign.onnx"
+        export_onnx(model, example, path)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        expected = model(rm.Tensor(example)).data
+        got = session.run(None, {session.get_inputs()[0].name: example})[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        with pytest.raises(ValueError, match="already has an ONNX translation"):
+            register_translation("test_softsign")(lambda b, t: None)
+    finally:
+        from reference_models import export
+
+        export._TRANSLATIONS.pop("test_softsign", None)
