@@ -86,8 +86,8 @@ def main(argv: list[str]) -> int:
     channel.send({"stage": "ready", "sandbox": sandbox_report})
     model_bytes = sys.stdin.buffer.read()
 
-    def stage(name: str) -> None:
-        channel.send({"stage": name})
+    def stage(name: str, **info) -> None:
+        channel.send({"stage": name, **info})
 
     try:
         metrics = _evaluate.score_in_process(model_bytes, job, hidden, stage)

@@ -16,9 +16,16 @@ import numpy as np
 import onnx
 import onnxruntime
 
+from evaluator import numerics
 from evaluator.datasets import as_model_input, load_hidden
 from evaluator.latency import LatencyProtocol, measure_latency, measure_throughput
-from evaluator.metrics import Tally, classification_tally, next_char_tally, window_batches
+from evaluator.metrics import (
+    Tally,
+    classification_tally,
+    next_char_tally,
+    window_batches,
+    window_count,
+)
 from evaluator.reference import INPUT_NAME, reference_input, reference_model
 from evaluator.runtime import make_session
 from evaluator.tasks import Task, get_task
@@ -119,6 +126,13 @@ def _split_tally(runner: ModelRunner, hidden, context: int, protocol: LatencyPro
     return tally
 
 
+def _accuracy_samples(task: Task, hidden, context: int) -> int:
+    """How many inputs (images, or windows of a language model) the accuracy pass runs."""
+    if task.is_language_model:
+        return sum(window_count(len(segment), context) for segment in hidden.segments)
+    return len(hidden.labels)
+
+
 def _sample_inputs(task: Task, hidden, context: int, count: int) -> np.ndarray:
     """The first ``count`` inputs of a split (repeated if the split is smaller)."""
     if task.is_language_model:
@@ -131,6 +145,20 @@ def _sample_inputs(task: Task, hidden, context: int, count: int) -> np.ndarray:
     if len(inputs) < count:
         inputs = np.concatenate([inputs] * (count // len(inputs) + 1))[:count]
     return np.ascontiguousarray(inputs)
+
+
+def check_numerics(runner: ModelRunner, model_bytes: bytes, task: Task, hidden, context: int) -> dict:
+    """The scoring session against the same graph with optimizations off, on a fixed sample: the
+    first ``SAMPLE_IMAGES`` images (``SAMPLE_WINDOWS`` windows for a language model) of the public
+    half, one batch each way."""
+    count = numerics.SAMPLE_WINDOWS if task.is_language_model else numerics.SAMPLE_IMAGES
+    sample = _sample_inputs(task, hidden, context, count)
+    scored = runner.checked(sample, "checking numerics")
+    reference = ModelRunner(_call("checking numerics", numerics.reference_session, model_bytes), task)
+    exact = reference.checked(sample, "checking numerics (optimizations off)")
+    result = numerics.compare(scored, exact)
+    result["quantized"] = numerics.is_quantized(model_bytes)
+    return result
 
 
 def _status_mb(key: str) -> float | None:
@@ -172,13 +200,13 @@ class StageClock:
         self._current: str | None = None
         self._started = time.perf_counter()
 
-    def __call__(self, name: str | None) -> None:
+    def __call__(self, name: str | None, **info) -> None:
         now = time.perf_counter()
         if self._current is not None:
             self.seconds[self._current] = now - self._started
         self._current, self._started = name, now
         if name is not None:
-            self.report(name)
+            self.report(name, **info)
 
 
 def score_in_process(model_bytes: bytes, job: dict, hidden: dict, report: Callable) -> dict:
@@ -190,9 +218,20 @@ def score_in_process(model_bytes: bytes, job: dict, hidden: dict, report: Callab
     stage("loading")
     baseline = reset_peak_memory()
     runner = ModelRunner(_call("loading the model", make_session, model_bytes), task)
-    stage("accuracy")
+    # The probe: one batch-1 inference, under the parent's probe deadline (a hung one never comes
+    # back, so only the parent can end it); its time sets the parent's budget for the rest.
+    stage("probe")
+    single = _sample_inputs(task, hidden["public"], context, 1)
+    started = time.perf_counter()
+    runner.checked(single, "running the first inference")
+    probe_seconds = time.perf_counter() - started
+    samples = sum(_accuracy_samples(task, hidden[name], context) for name in SPLITS)
+    stage("accuracy", probe_seconds=probe_seconds, samples=samples)
     tallies = {name: _split_tally(runner, hidden[name], context, protocol) for name in SPLITS}
     memory = peak_memory_mb() - baseline
+
+    stage("numerics")
+    numerics_check = check_numerics(runner, model_bytes, task, hidden["public"], context)
 
     stage("throughput")
     batch = _sample_inputs(task, hidden["public"], context, protocol.throughput_batch)
@@ -201,7 +240,6 @@ def score_in_process(model_bytes: bytes, job: dict, hidden: dict, report: Callab
                        lambda: runner.raw(batch), len(batch), protocol)
 
     stage("latency")
-    single = _sample_inputs(task, hidden["public"], context, 1)
     runner.checked(single, "measuring latency")
     reference = make_session(reference_model(task.name))
     reference_feed = {INPUT_NAME: reference_input(task.name)}
@@ -215,6 +253,8 @@ def score_in_process(model_bytes: bytes, job: dict, hidden: dict, report: Callab
         "peak_address_space_mb": _status_mb("VmPeak"),
         "throughput": throughput,
         "latency": latency,
+        "probe_seconds": probe_seconds,
+        "numerics": numerics_check,
         "context_length": context if task.is_language_model else None,
         "versions": {
             "onnxruntime": onnxruntime.__version__,

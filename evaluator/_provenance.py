@@ -1,4 +1,4 @@
-"""Where and with what a scorecard was produced: versions, CPU model and host (provenance)."""
+"""Where and with what a scorecard was produced: versions, CPU model, features and class, host (provenance)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import socket
 import sys
 from functools import cache
 from importlib import metadata
-from pathlib import Path
+
+from evaluator.hardware import hardware_provenance
 
 
 def _version(package: str) -> str | None:
@@ -16,25 +17,19 @@ def _version(package: str) -> str | None:
         return None
 
 
-def cpu_model() -> str | None:
-    """The CPU's model name as Linux reports it (``None`` elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        return None
-    return None
-
-
 @cache
-def machine_provenance() -> dict:
-    """Library versions, CPU model, host name and Python version of this machine."""
+def _software_provenance() -> dict:
     return {
         "onnxruntime_version": _version("onnxruntime"),
         "onnx_version": _version("onnx"),
         "numpy_version": _version("numpy"),
-        "cpu_model": cpu_model(),
         "hostname": socket.gethostname(),
         "python_version": sys.version.split()[0],
     }
+
+
+def machine_provenance() -> dict:
+    """Library versions, CPU model, features, core count and hardware class, host and Python.
+
+    The hardware part is read on each call: ``ARENA_HARDWARE_CLASS`` may be set after import."""
+    return {**_software_provenance(), **hardware_provenance()}

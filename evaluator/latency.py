@@ -39,6 +39,11 @@ class LatencyProtocol:
     throughput_batch: int = 64
     throughput_min_runs: int = 3
     throughput_min_seconds: float = 1.0
+    # Confidence intervals: the timed pairs are cut into ``blocks`` consecutive blocks (as MLPerf
+    # repeats runs) and the blocks are resampled ``bootstrap_resamples`` times (fixed seed).
+    blocks: int = 10
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
 
     @classmethod
     def standard(cls) -> LatencyProtocol:
@@ -81,6 +86,46 @@ def summarize(samples_ns: list[int]) -> dict:
     }
 
 
+def _block_slices(count: int, blocks: int) -> list[slice]:
+    blocks = max(1, min(blocks, count))
+    edges = np.linspace(0, count, blocks + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def block_bootstrap(
+    model_ns: list[int], reference_ns: list[int], protocol: LatencyProtocol
+) -> dict:
+    """95% intervals of the model's median latency and of the speed index, by resampling blocks.
+
+    Consecutive timed pairs form a block, so a slow spell of the machine (which lasts longer than
+    one run) stays inside a block instead of being treated as independent noise; the model's and
+    the reference's runs of a block are resampled together, so what the machine did to both cancels
+    in the ratio. Percentile intervals over ``bootstrap_resamples`` resamples, seed 0.
+    """
+    model = np.asarray(model_ns, dtype=np.float64) / 1e6
+    reference = np.asarray(reference_ns, dtype=np.float64) / 1e6
+    slices = _block_slices(len(model), protocol.blocks)
+    if len(slices) < 2:
+        return {"latency_ci_ms": None, "speed_index_ci": None, "blocks": len(slices)}
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, len(slices), size=(protocol.bootstrap_resamples, len(slices)))
+    block_model = [model[s] for s in slices]
+    block_reference = [reference[s] for s in slices]
+    medians, indexes = [], []
+    for pick in picks:
+        m = np.median(np.concatenate([block_model[i] for i in pick]))
+        r = np.median(np.concatenate([block_reference[i] for i in pick]))
+        medians.append(m)
+        indexes.append(r / m)
+    tail = (1 - protocol.confidence) / 2 * 100
+    low, high = tail, 100 - tail
+    return {
+        "latency_ci_ms": [float(np.percentile(medians, low)), float(np.percentile(medians, high))],
+        "speed_index_ci": [float(np.percentile(indexes, low)), float(np.percentile(indexes, high))],
+        "blocks": len(slices),
+    }
+
+
 def _timed(run: Callable[[], object]) -> int:
     start = time.perf_counter_ns()
     run()
@@ -92,6 +137,18 @@ def time_interleaved(
     reference_run: Callable[[], object],
     protocol: LatencyProtocol,
 ) -> tuple[dict, dict]:
+    """One attempt (see ``interleaved_samples``), summarized; the raw runs ride along under
+    ``"samples_ns"`` for the interval and are dropped before the scorecard."""
+    model_ns, reference_ns = interleaved_samples(model_run, reference_run, protocol)
+    return ({**summarize(model_ns), "samples_ns": model_ns},
+            {**summarize(reference_ns), "samples_ns": reference_ns})
+
+
+def interleaved_samples(
+    model_run: Callable[[], object],
+    reference_run: Callable[[], object],
+    protocol: LatencyProtocol,
+) -> tuple[list[int], list[int]]:
     """One attempt: warm both up, then alternate timed runs until the protocol's stop rule holds.
 
     Stops once there are at least ``min_runs`` runs of each AND ``min_seconds`` have passed, or at
@@ -114,7 +171,7 @@ def time_interleaved(
         elapsed = time.perf_counter() - started
         enough = len(model_ns) >= protocol.min_runs and elapsed >= protocol.min_seconds
         if enough or len(model_ns) >= protocol.max_runs or elapsed >= protocol.max_seconds:
-            return summarize(model_ns), summarize(reference_ns)
+            return model_ns, reference_ns
 
 
 def measure_latency(
@@ -139,10 +196,19 @@ def measure_latency(
         key=lambda a: max(a["model"]["mean_over_median"], a["reference"]["mean_over_median"]),
     )
     noisy = max(best["model"]["mean_over_median"], best["reference"]["mean_over_median"])
+    model_ns = best["model"].get("samples_ns")
+    reference_ns = best["reference"].get("samples_ns")
+    interval = {"latency_ci_ms": None, "speed_index_ci": None, "blocks": 0}
+    if model_ns and reference_ns:
+        interval = block_bootstrap(model_ns, reference_ns, protocol)
+    for attempt in attempts:  # thousands of raw runs stay out of the scorecard
+        for side in attempt.values():
+            side.pop("samples_ns", None)
     return {
         "model": best["model"],
         "reference": best["reference"],
         "speed_index": best["reference"]["median_ms"] / best["model"]["median_ms"],
+        **interval,
         "attempts": attempts,
         "noisy": noisy > protocol.max_mean_over_median,
     }

@@ -4,7 +4,8 @@ Who enforces what (Linux):
 
 - the parent (this module, ``run_child``): a fresh empty working directory per run; a scrubbed
   environment (no secrets of the worker); a new session, so the child leads its own process group;
-  the wall-clock timeout, after which the WHOLE group gets SIGKILL (a hung inference call never
+  stage-aware wall-clock deadlines (``StageDeadlines``: the platform's for starting, the model's
+  timeout, probe and budget), after which the WHOLE group gets SIGKILL (a hung inference call never
   returns to Python, so no in-child timer or signal handler could stop it);
 - the child, at start, before it imports numpy/onnxruntime or reads the model
   (``apply_child_limits``): no network (a new, empty network namespace: ``unshare(CLONE_NEWNET)``,
@@ -25,11 +26,14 @@ import json
 import math
 import os
 import resource
+import selectors
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -84,6 +88,12 @@ class ChildOutcome:
     timed_out: bool = False
     stderr_tail: str = ""
     wall_seconds: float = 0.0
+    # Which deadline ended the run ("startup", "probe", "budget" or "timeout"), and its length.
+    expired: str | None = None
+    expired_after_s: float | None = None
+    # Seconds from the child's "ready" line to its end (the model's time), and the budget set.
+    model_seconds: float | None = None
+    time_budget_s: float | None = None
 
     @property
     def killed_by(self) -> int | None:
@@ -118,16 +128,21 @@ def _child_env() -> dict[str, str]:
     }
 
 
+def _parse_line(line: bytes) -> dict | None:
+    try:
+        message = json.loads(line.decode("utf-8", "replace"))
+    except json.JSONDecodeError:
+        return None
+    return message if isinstance(message, dict) else None
+
+
 def _parse_lines(stdout: bytes) -> tuple[list[dict], dict | None]:
     """Stage lines and the final result line (``{"result": ...}``) the child wrote."""
     stages: list[dict] = []
     result = None
-    for line in stdout.decode("utf-8", "replace").splitlines():
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(message, dict):
+    for line in stdout.splitlines():
+        message = _parse_line(line)
+        if message is None:
             continue
         if "result" in message:
             result = message["result"]
@@ -143,13 +158,112 @@ def _kill_group(process: subprocess.Popen) -> None:
         pass
 
 
-def run_child(job: dict, payload: bytes, limits: SandboxLimits) -> ChildOutcome:
+# Stages before the model runs: their deadline is the platform's (a slow start on a busy machine is
+# neither the model's fault nor counted against its time).
+PLATFORM_STAGES = frozenset({"started", "ready"})
+DEFAULT_STARTUP_S = 180.0
+
+
+@dataclass(frozen=True)
+class StageDeadlines:
+    """The deadlines ``run_child`` enforces as the child's stage lines arrive.
+
+    - ``startup_s`` (the platform's): from the start of the process until its ``ready`` line
+      (interpreter start, imports, memory-mapping the hidden data);
+    - the model's ``limits.timeout_s``: from ``ready`` until the result;
+    - ``probe_s`` (the model's): the ``probe`` stage, one batch-1 inference;
+    - ``budget`` (the model's): called with the first stage line after the probe (which carries the
+      probe's measured time); the seconds it returns, from then on, bound the rest of the run.
+    Every deadline of the model is capped by ``timeout_s``.
+    """
+
+    startup_s: float = DEFAULT_STARTUP_S
+    probe_s: float | None = None
+    budget: Callable[[dict], float | None] | None = None
+
+
+class _Tail:
+    """Collects a stream in a thread, keeping its last ``limit`` bytes."""
+
+    def __init__(self, stream, limit: int) -> None:
+        self.data = bytearray()
+        self._stream = stream
+        self._limit = limit
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := self._stream.read1(65536):
+                self.data += chunk
+                if len(self.data) > 2 * self._limit:
+                    del self.data[: -self._limit]
+
+
+def _feed(stream, payload: bytes) -> None:
+    """Writes the model to the child's stdin (it reads it only once ready) and closes it."""
+    with contextlib.suppress(OSError, ValueError):
+        stream.write(payload)
+    with contextlib.suppress(OSError, ValueError):
+        stream.close()
+
+
+class _Watch:
+    """Which deadline is running, as the stage lines come in."""
+
+    def __init__(self, limits: SandboxLimits, deadlines: StageDeadlines, started: float):
+        self.limits = limits
+        self.deadlines = deadlines
+        self.started = started
+        self.kind = "startup"
+        self.seconds = deadlines.startup_s
+        self.at = started + deadlines.startup_s
+        self.model_started: float | None = None
+        self.model_end = math.inf
+        self.budget_s: float | None = None
+        self.budget_end = math.inf
+        self._after_probe = False
+
+    def _arm(self, kind: str, at: float, seconds: float) -> None:
+        """Run deadline ``kind`` until ``at``, unless the model's whole timeout ends sooner."""
+        if at < self.model_end:
+            self.kind, self.at, self.seconds = kind, at, seconds
+        else:
+            self.kind, self.at, self.seconds = "timeout", self.model_end, self.limits.timeout_s
+
+    def stage(self, message: dict, now: float) -> None:
+        name = message.get("stage")
+        if name == "started":
+            return
+        if self.model_started is None:  # "ready" (or a first model stage): the model's clock starts
+            self.model_started = now
+            self.model_end = now + self.limits.timeout_s
+        if name == "probe" and self.deadlines.probe_s is not None:
+            self._after_probe = True
+            self._arm("probe", now + self.deadlines.probe_s, self.deadlines.probe_s)
+            return
+        if self._after_probe:
+            self._after_probe = False
+            budget = self.deadlines.budget(message) if self.deadlines.budget else None
+            if budget is not None:
+                self.budget_s, self.budget_end = budget, now + budget
+        self._arm("budget", self.budget_end, self.budget_s or 0.0)
+
+
+def run_child(
+    job: dict, payload: bytes, limits: SandboxLimits, deadlines: StageDeadlines | None = None
+) -> ChildOutcome:
     """Run ``python -m evaluator._child`` on ``job`` with ``payload`` (the model bytes) on stdin.
 
-    Raises ``OSError`` only if the child cannot be started at all.
+    Reads the child's stage lines as they arrive and kills its whole process group when the
+    running stage's deadline passes (``StageDeadlines``); a hung inference never returns to Python,
+    so only the parent can end it. Raises ``OSError`` only if the child cannot be started at all.
     """
     limits = limits.resolved()
+    deadlines = deadlines or StageDeadlines()
     message = json.dumps({**job, "limits": limits.to_dict()})
+    stages: list[dict] = []
+    result = None
     with tempfile.TemporaryDirectory(prefix="arena-score-") as workdir:
         started = time.monotonic()
         process = subprocess.Popen(
@@ -162,25 +276,71 @@ def run_child(job: dict, payload: bytes, limits: SandboxLimits) -> ChildOutcome:
             start_new_session=True,
             close_fds=True,
         )
-        timed_out = False
+        watch = _Watch(limits, deadlines, started)
+        expired: str | None = None
+        stderr = _Tail(process.stderr, STDERR_TAIL_CHARS)
+        feeder = threading.Thread(target=_feed, args=(process.stdin, payload), daemon=True)
+        feeder.start()
+        buffered = b""
         try:
-            stdout, stderr = process.communicate(payload, timeout=limits.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(process)
-            stdout, stderr = process.communicate()
+            with selectors.DefaultSelector() as selector:
+                selector.register(process.stdout, selectors.EVENT_READ)
+                while True:
+                    now = time.monotonic()
+                    if now >= watch.at:
+                        expired = watch.kind
+                        break
+                    if not selector.select(timeout=watch.at - now):
+                        continue
+                    chunk = os.read(process.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    buffered += chunk
+                    *lines, buffered = buffered.split(b"\n")
+                    arrived = time.monotonic()
+                    for line in lines:
+                        parsed = _parse_line(line)
+                        if parsed is None:
+                            continue
+                        if "result" in parsed:
+                            result = parsed["result"]
+                        else:
+                            parsed.setdefault("at_s", arrived - started)
+                            stages.append(parsed)
+                            watch.stage(parsed, arrived)
+            if expired is None:
+                # stdout closed: the child is exiting; it gets until the running deadline.
+                try:
+                    process.wait(timeout=max(0.0, watch.at - time.monotonic()) + 1)
+                except subprocess.TimeoutExpired:
+                    expired = watch.kind if result is None else None
         finally:
             # Nothing the child started may outlive it.
             _kill_group(process)
+            process.wait()
+            stderr.thread.join(timeout=5)
+            feeder.join(timeout=5)
+            with contextlib.suppress(OSError):
+                process.stdout.close()
         wall = time.monotonic() - started
-    stages, result = _parse_lines(stdout)
+    if buffered.strip():
+        parsed = _parse_line(buffered)
+        if parsed is not None and "result" in parsed:
+            result = parsed["result"]
+    model_seconds = None
+    if watch.model_started is not None:
+        model_seconds = started + wall - watch.model_started
     return ChildOutcome(
         result=result,
         stages=stages,
         returncode=process.returncode,
-        timed_out=timed_out,
-        stderr_tail=stderr.decode("utf-8", "replace")[-STDERR_TAIL_CHARS:],
+        timed_out=expired is not None,
+        stderr_tail=bytes(stderr.data).decode("utf-8", "replace")[-STDERR_TAIL_CHARS:],
         wall_seconds=wall,
+        expired=expired,
+        expired_after_s=watch.seconds if expired else None,
+        model_seconds=model_seconds,
+        time_budget_s=watch.budget_s,
     )
 
 

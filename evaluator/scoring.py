@@ -20,30 +20,43 @@ from evaluator import __version__
 from evaluator._provenance import machine_provenance
 from evaluator.latency import LatencyProtocol
 from evaluator.metrics import Tally, deflate_size, parameter_counts
+from evaluator.numerics import warning_for
 from evaluator.reference import REFERENCE_VERSION
-from evaluator.sandbox import ChildOutcome, SandboxLimits, run_child
+from evaluator.sandbox import ChildOutcome, SandboxLimits, StageDeadlines, run_child
 from evaluator.tasks import get_task
 
 __all__ = ["score", "LatencyProtocol", "ScoringError", "SCORECARD_KEYS", "FAILURE_KINDS"]
 
 DEFAULT_TIMEOUT_S = 600.0
+# SPEC §4's default latency limit, and the probe: a first batch-1 inference still running after
+# PROBE_MARGIN x the limit (at least PROBE_MIN_S) can never be ranked, so the scoring ends there.
+DEFAULT_LATENCY_LIMIT_MS = 100.0
+PROBE_MARGIN = 20.0
+PROBE_MIN_S = 5.0
+# The time budget after the probe: BUDGET_FACTOR x the inferences the protocol needs at the probe's
+# per-inference cost (a batch-1 cost bounds the batched cost per input), plus the timing loops'
+# own wall-clock caps, plus BUDGET_SLACK_S; never more than the configured timeout.
+BUDGET_FACTOR = 4.0
+BUDGET_SLACK_S = 20.0
 DEFAULT_MEMORY_LIMIT_MB = 4096
 SPLIT_CHOICES = ("public", "private", "all")
-FAILURE_KINDS = ("invalid", "timeout", "memory", "crash", "bad_output")
+FAILURE_KINDS = ("invalid", "timeout", "too_slow", "memory", "crash", "bad_output")
 METRIC_KEYS = (
     "accuracy", "bits_per_char", "latency_ms", "latency_p90_ms", "latency_mean_ms",
-    "reference_latency_ms", "speed_index", "size_bytes", "raw_bytes", "params", "nonzero_params",
+    "reference_latency_ms", "speed_index", "speed_index_ci", "latency_ci_ms", "size_bytes", "raw_bytes", "params", "nonzero_params",
     "peak_memory_mb", "throughput",
 )
 SCORECARD_KEYS = (
     "task", "split", "valid", "error", "failure_kind", *METRIC_KEYS, "latency_runs",
     "latency_noisy", "latency_attempts", "context_length", "splits", "provenance", "protocol",
-    "sandbox", "timings", "validation",
+    "sandbox", "timings", "validation", "numerics", "warnings",
 )
 # What the child was doing at each stage, for messages.
 _STAGE_WORDS = {
     "loading": "loading the model",
+    "probe": "running its first batch-1 inference",
     "accuracy": "scoring the hidden set",
+    "numerics": "checking its numerics against the reference execution",
     "throughput": "measuring throughput",
     "latency": "measuring latency",
 }
@@ -69,6 +82,7 @@ def _blank(task: str, split: str, protocol: LatencyProtocol, limits: SandboxLimi
         task=task,
         split=split,
         valid=False,
+        warnings=[],
         splits={name: Tally().to_dict(language) for name in ("public", "private")},
         protocol={**protocol.to_dict(), "reference_version": REFERENCE_VERSION},
         sandbox=limits.to_dict(),
@@ -87,8 +101,50 @@ def _timeout_message(outcome: ChildOutcome, limits: SandboxLimits) -> str:
     )
 
 
-def _failure_without_result(outcome: ChildOutcome, limits: SandboxLimits) -> tuple[str, str]:
+def _seconds_words(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} minutes"
+
+
+def _too_slow_message(outcome: ChildOutcome, latency_limit_ms: float) -> str:
+    waited = outcome.expired_after_s or 0.0
+    return (
+        f"The model's first batch-1 inference was still running after {_seconds_words(waited)} "
+        f"and was stopped: the latency limit is {latency_limit_ms:g} ms, and a first inference "
+        f"more than {PROBE_MARGIN:g}x over it (at least {PROBE_MIN_S:g} s) can never be ranked. "
+        f"Look for a Loop that never ends or a model far too large for this task."
+    )
+
+
+def _budget_message(outcome: ChildOutcome) -> str:
+    doing = _STAGE_WORDS.get(outcome.last_stage, "running")
+    probe = next((s for s in outcome.stages if "probe_seconds" in s), {})
+    first = probe.get("probe_seconds")
+    basis = f" (set from its first inference, {_seconds_words(first)})" if first else ""
+    return (
+        f"The model did not finish within its time budget of "
+        f"{_seconds_words(outcome.expired_after_s or 0.0)}{basis} and was stopped while {doing}: "
+        f"it runs far slower on the hidden set than its first inference suggested. Look for work "
+        f"that grows with the batch size (the hidden set is scored in batches)."
+    )
+
+
+def _failure_without_result(
+    outcome: ChildOutcome, limits: SandboxLimits, latency_limit_ms: float = DEFAULT_LATENCY_LIMIT_MS
+) -> tuple[str, str]:
     """Classify a child that ended without its result line (it was killed or died)."""
+    if outcome.expired == "startup":
+        raise ScoringError(
+            f"the scoring process was not ready within {outcome.expired_after_s:g} s (before the "
+            f"model ran; the machine may be overloaded): {outcome.stderr_tail[-500:]}"
+        )
+    if outcome.expired == "probe":
+        return "too_slow", _too_slow_message(outcome, latency_limit_ms)
+    if outcome.expired == "budget":
+        return "timeout", _budget_message(outcome)
     if outcome.last_stage not in _STAGE_WORDS:
         raise ScoringError(
             f"the scoring process ended before running the model (exit {outcome.returncode}): "
@@ -124,6 +180,8 @@ def _fill_metrics(card: dict, metrics: dict, language: bool) -> None:
         latency_mean_ms=latency["model"]["mean_ms"],
         reference_latency_ms=latency["reference"]["median_ms"],
         speed_index=latency["speed_index"],
+        speed_index_ci=latency.get("speed_index_ci"),
+        latency_ci_ms=latency.get("latency_ci_ms"),
         latency_runs=latency["model"]["runs"],
         latency_noisy=latency["noisy"],
         latency_attempts=latency["attempts"],
@@ -132,8 +190,19 @@ def _fill_metrics(card: dict, metrics: dict, language: bool) -> None:
         context_length=metrics["context_length"],
     )
     card["timings"].update(metrics["stage_seconds"])
+    card["timings"]["probe_inference"] = metrics.get("probe_seconds")
     # How close the run came to the address-space cap (RLIMIT_AS counts mappings, not RSS).
     card["sandbox"]["peak_address_space_mb"] = metrics["peak_address_space_mb"]
+
+
+def _fill_numerics(card: dict, numerics: dict | None) -> None:
+    if numerics is None:
+        return
+    quantized = bool(numerics.pop("quantized", False))
+    card["numerics"] = numerics
+    if not numerics["ok"]:
+        card["warnings"].append(
+            warning_for(numerics, quantized, card["provenance"].get("hardware_class") or "unknown"))
 
 
 def _validate(model_bytes: bytes, task: str):
@@ -166,11 +235,13 @@ def score(
     protocol: LatencyProtocol | None = None,
     timeout_s: float | None = None,
     memory_limit_mb: int | None = None,
+    latency_limit_ms: float | None = None,
 ) -> dict:
     """Score ``model`` (bytes or a path to a ``.onnx`` file) on ``task``'s hidden set.
 
     Both halves of the hidden set are always scored (``splits``); the top-level ``accuracy`` and
-    ``bits_per_char`` are those of ``split`` (``all`` pools the two halves).
+    ``bits_per_char`` are those of ``split`` (``all`` pools the two halves). ``latency_limit_ms``
+    (default: SPEC §4's 100 ms) sets the probe deadline of the first batch-1 inference.
     """
     spec = get_task(task)
     if split not in SPLIT_CHOICES:
@@ -208,20 +279,60 @@ def score(
         context = report.info.get("context_length") or spec.max_context
     job = {"task": task, "data_dir": str(root), "protocol": protocol.to_dict(),
            "context_length": context}
+    limit_ms = DEFAULT_LATENCY_LIMIT_MS if latency_limit_ms is None else float(latency_limit_ms)
+    if not limit_ms > 0:
+        raise ValueError(f"latency_limit_ms must be positive, not {latency_limit_ms!r}")
+    deadlines = StageDeadlines(
+        probe_s=probe_deadline_s(limit_ms),
+        budget=lambda stage: time_budget_s(stage, protocol),
+    )
     try:
-        outcome = run_child(job, report.model_bytes, limits)
+        outcome = run_child(job, report.model_bytes, limits, deadlines)
     except OSError as error:
         raise ScoringError(f"could not start the scoring process: {error}") from error
-    return _finish(card, outcome, limits, spec.is_language_model)
+    return _finish(card, outcome, limits, spec.is_language_model, limit_ms, deadlines)
 
 
-def _finish(card: dict, outcome: ChildOutcome, limits: SandboxLimits, language: bool) -> dict:
+def probe_deadline_s(latency_limit_ms: float) -> float:
+    """How long the first batch-1 inference may run: PROBE_MARGIN x the limit, >= PROBE_MIN_S."""
+    return max(PROBE_MARGIN * latency_limit_ms / 1000, PROBE_MIN_S)
+
+
+def time_budget_s(stage: dict, protocol: LatencyProtocol) -> float | None:
+    """Seconds the rest of a run may take, from the probe's time and the protocol's inferences.
+
+    ``stage`` is the child's first stage line after the probe: ``probe_seconds`` (one batch-1
+    inference) and ``samples`` (inputs of the accuracy pass). Unbounded (None) if it lacks them.
+    """
+    try:
+        per = max(float(stage["probe_seconds"]), 1e-4)
+        samples = int(stage["samples"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    from evaluator.numerics import SAMPLE_IMAGES
+
+    # Accuracy pass, and the numerics check (the same sample twice, once unoptimized: a QDQ graph
+    # runs several times slower unfused).
+    inferences = samples + 2 * SAMPLE_IMAGES * 4
+    throughput = protocol.max_seconds + 2 * per * protocol.throughput_batch
+    latency = max(1, protocol.max_attempts) * (
+        protocol.max_seconds + 2 * per * (protocol.warmup_runs + 2))
+    return BUDGET_FACTOR * per * inferences + throughput + latency + BUDGET_SLACK_S
+
+
+def _finish(card: dict, outcome: ChildOutcome, limits: SandboxLimits, language: bool,
+            latency_limit_ms: float, deadlines: StageDeadlines) -> dict:
     card["sandbox"] = {**limits.to_dict(), **(outcome.stage_info("sandbox") or {}),
-                       "wall_seconds": outcome.wall_seconds}
+                       "wall_seconds": outcome.wall_seconds,
+                       "model_seconds": outcome.model_seconds,
+                       "latency_limit_ms": latency_limit_ms,
+                       "probe_deadline_s": deadlines.probe_s,
+                       "time_budget_s": outcome.time_budget_s}
     card["timings"] = {"child_wall": outcome.wall_seconds}
     result = outcome.result
     if result is None:
-        card["failure_kind"], card["error"] = _failure_without_result(outcome, limits)
+        card["failure_kind"], card["error"] = _failure_without_result(
+            outcome, limits, latency_limit_ms)
         return card
     if result["status"] == "platform_error":
         raise ScoringError(result["message"])
@@ -230,6 +341,7 @@ def _finish(card: dict, outcome: ChildOutcome, limits: SandboxLimits, language: 
         return card
     metrics = result["metrics"]
     _fill_metrics(card, metrics, language)
+    _fill_numerics(card, metrics.get("numerics"))
     card["provenance"].update(
         onnxruntime_version=metrics["versions"]["onnxruntime"],
         onnx_version=metrics["versions"]["onnx"],

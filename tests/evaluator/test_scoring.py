@@ -19,7 +19,8 @@ from tests.evaluator import model_zoo
 QUICK = LatencyProtocol.quick()
 PROVENANCE_KEYS = {
     "model_sha256", "dataset_sha256", "evaluator_version", "onnxruntime_version", "onnx_version",
-    "numpy_version", "cpu_model", "hostname", "python_version",
+    "numpy_version", "cpu_model", "hostname", "python_version", "cpu_features", "cpu_count",
+    "hardware_class",
 }
 
 
@@ -40,6 +41,16 @@ def test_valid_scorecard_has_every_key_and_is_json(mnist_card):
     assert card["latency_p90_ms"] >= card["latency_ms"]
     assert card["speed_index"] == pytest.approx(card["reference_latency_ms"] / card["latency_ms"])
     assert card["bits_per_char"] is None
+    low, high = card["speed_index_ci"]
+    assert low <= card["speed_index"] <= high
+    low, high = card["latency_ci_ms"]
+    assert low <= card["latency_ms"] <= high
+    numerics = card["numerics"]
+    assert numerics["inputs"] == 64  # the first 64 of the public half (repeated when smaller)
+    assert numerics["ok"] is True and numerics["class_agreement"] == 1.0
+    assert numerics["max_abs_diff"] < 1e-3 < numerics["tolerance"]
+    assert card["warnings"] == []
+    assert card["timings"]["numerics"] > 0 and card["timings"]["probe_inference"] > 0
 
 
 def test_provenance_and_protocol_are_recorded(mnist_card):
@@ -50,6 +61,11 @@ def test_provenance_and_protocol_are_recorded(mnist_card):
     assert provenance["model_sha256"] == hashlib.sha256(model_zoo.mnist_cnn()).hexdigest()
     assert len(provenance["dataset_sha256"]) == 64
     assert provenance["onnxruntime_version"].startswith("1.")
+    from evaluator.hardware import cpu_features, hardware_class
+
+    assert provenance["cpu_features"] == cpu_features()
+    assert provenance["hardware_class"] == hardware_class()
+    assert provenance["cpu_count"] >= 1
     protocol = mnist_card["protocol"]
     assert {k: protocol[k] for k in QUICK.to_dict()} == QUICK.to_dict()
     assert protocol["reference_version"]
