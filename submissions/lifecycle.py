@@ -8,8 +8,12 @@ message, a re-queue by the periodic task) can never both score or both write one
 - ``record_scorecard``: ``scoring`` with that token → ``scored`` | ``over_limit`` | ``rejected``;
   the ``Score`` row is unique per submission and the track's leaderboard is rebuilt in the same
   transaction.
-- ``release_for_retry``: ``scoring`` with that token → ``queued`` (platform error, retried later) or
-  ``failed`` once the retries are used up. Neither counts against the student's quota.
+- ``release_for_retry``: ``scoring`` with that token → ``queued`` (platform error, retried after a
+  back-off) or ``failed`` once the retries are used up. Neither counts against the student's quota.
+
+A re-score on another hardware class (``Rescore``) has the same three transitions on its own row
+(``claim_rescore``, ``record_rescore``, ``release_rescore``); the submission keeps its score until
+``record_rescore`` replaces it.
 """
 
 from __future__ import annotations
@@ -18,26 +22,37 @@ from datetime import timedelta
 
 from competitions.models import Track
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from leaderboards.ranking import over_limit_reasons, rebuild_track, track_limits
 
-from .models import Score, Status, Submission
+from .models import Rescore, Score, Status, Submission
+
+# Statuses of a submission that holds a Score (what a re-score replaces).
+SCORED_STATUSES = (Status.SCORED, Status.OVER_LIMIT)
 
 
 def stuck_cutoff():
     return timezone.now() - timedelta(seconds=settings.ARENA_STUCK_AFTER_S)
 
 
-def claim(submission_id: int) -> int | None:
-    """Take the submission for scoring; the claim token, or None when it is not ours to score."""
-    claimable = Q(status=Status.QUEUED) | Q(
+def claim(submission_id: int, also: Q | None = None) -> int | None:
+    """Take the submission for scoring; the claim token, or None when it is not ours to score.
+
+    ``also``: a further condition checked in the same UPDATE (the worker's hardware class)."""
+    now = timezone.now()
+    ready = Q(retry_after__isnull=True) | Q(retry_after__lte=now)
+    claimable = (Q(status=Status.QUEUED) & ready) | Q(
         status=Status.SCORING, scoring_started_at__lt=stuck_cutoff()
     )
-    updated = Submission.objects.filter(claimable, pk=submission_id).update(
-        status=Status.SCORING, scoring_started_at=timezone.now(), attempts=F("attempts") + 1,
-        updated_at=timezone.now(),
+    rows = Submission.objects.filter(claimable, pk=submission_id)
+    if also is not None:
+        # Filtering a join inside UPDATE: Django turns it into `pk IN (subquery)`.
+        rows = rows.filter(pk__in=Submission.objects.filter(also, pk=submission_id).values("pk"))
+    updated = rows.update(
+        status=Status.SCORING, scoring_started_at=now, attempts=F("attempts") + 1,
+        retry_after=None, updated_at=now,
     )
     if not updated:
         return None
@@ -70,7 +85,119 @@ def record_scorecard(submission_id: int, token: int, card: dict,
         submission.save(update_fields=["status", "error", "finished_at", "updated_at"])
         if submission.status == Status.SCORED:
             rebuild_track(track)
+        _rescore_if_moved(track, submission, score.hardware_class)
         return submission.status
+
+
+def _rescore_if_moved(track: Track, submission: Submission, scored_on: str) -> None:
+    """The track moved to another class while this run was under way (``rescore_track``): queue
+    a re-score on the track's class so the whole track ends up scored on one class."""
+    from hardware.services import track_class_name
+
+    target = track_class_name(track)
+    if not scored_on or not target or scored_on == target:
+        return
+    if queue_rescores([submission.pk], target):
+        from .tasks import send_tokens
+
+        transaction.on_commit(lambda: send_tokens(target, 1))
+
+
+def queue_rescores(submission_ids: list[int], hardware_class: str) -> list[int]:
+    """Queue a re-score on ``hardware_class`` of each scored submission that has none pending;
+    the submission ids queued (exactly once each: a pending one is never doubled)."""
+    queued = []
+    now = timezone.now()
+    for submission_id in submission_ids:
+        with transaction.atomic():
+            if Rescore.objects.filter(submission_id=submission_id,
+                                      state__in=(Rescore.State.QUEUED, Rescore.State.SCORING)
+                                      ).exists():
+                continue
+            # The partial unique index is the last word if two callers race past the check.
+            try:
+                with transaction.atomic():
+                    Rescore.objects.create(submission_id=submission_id,
+                                           hardware_class=hardware_class, queued_at=now)
+            except IntegrityError:
+                continue
+            queued.append(submission_id)
+    return queued
+
+
+def claim_rescore(rescore_id: int, hardware_class: str) -> int | None:
+    """Take a pending re-score (queued, or abandoned past the stuck deadline); its token."""
+    now = timezone.now()
+    ready = Q(retry_after__isnull=True) | Q(retry_after__lte=now)
+    claimable = (Q(state=Rescore.State.QUEUED) & ready) | Q(
+        state=Rescore.State.SCORING, scoring_started_at__lt=stuck_cutoff())
+    if not Rescore.objects.filter(claimable, pk=rescore_id, hardware_class=hardware_class).update(
+        state=Rescore.State.SCORING, scoring_started_at=now, attempts=F("attempts") + 1,
+        retry_after=None,
+    ):
+        return None
+    return Rescore.objects.values_list("attempts", flat=True).get(pk=rescore_id)
+
+
+def record_rescore(rescore_id: int, token: int, card: dict,
+                   hardware_class: str = "") -> str | None:
+    """Replace the submission's score with the new class's (or, on a model fault there, reject
+    it with the evaluator's words); the submission's new status, None if the claim was lost."""
+    with transaction.atomic():
+        submission_id = Rescore.objects.values_list("submission_id", flat=True).get(pk=rescore_id)
+        track_id = Submission.objects.values_list("track_id", flat=True).get(pk=submission_id)
+        track = Track.objects.select_for_update().get(pk=track_id)
+        submission = Submission.objects.select_for_update().get(pk=submission_id)
+        rescore = Rescore.objects.select_for_update().get(pk=rescore_id)
+        if rescore.state != Rescore.State.SCORING or rescore.attempts != token:
+            return None
+        rescore.state = Rescore.State.DONE
+        rescore.finished_at = timezone.now()
+        if submission.status not in SCORED_STATUSES:  # nothing left to replace
+            rescore.error = f"the submission was {submission.status} by then"
+            rescore.save(update_fields=["state", "finished_at", "error"])
+            return submission.status
+        old = Score.objects.filter(submission=submission).first()
+        rescore.previous_scorecard = old.scorecard if old else None
+        rescore.save(update_fields=["state", "finished_at", "previous_scorecard"])
+        if old is not None:
+            old.delete()
+        if not card.get("valid"):
+            # On the track's hardware the model faults (e.g. too slow): judged like an upload.
+            _record_model_fault(submission, card)
+        else:
+            score = Score.objects.create(
+                submission=submission, **score_fields(card, track.task, hardware_class))
+            score.over_limit = over_limit_reasons(score.size_bytes, checked_latency_ms(score),
+                                                  track_limits(track))
+            score.save(update_fields=["over_limit"])
+            submission.status = Status.OVER_LIMIT if score.over_limit else Status.SCORED
+            submission.error = "; ".join(score.over_limit)
+            submission.save(update_fields=["status", "error", "updated_at"])
+        rebuild_track(track)
+        return submission.status
+
+
+def release_rescore(rescore_id: int, token: int, reason: str) -> bool:
+    """After a platform error: the re-score waits for a retry (True) or fails for good, and the
+    submission keeps the score it has."""
+    mine = Rescore.objects.filter(pk=rescore_id, state=Rescore.State.SCORING, attempts=token)
+    retries_left = Q(platform_retries__lt=settings.ARENA_SCORING_MAX_RETRIES)
+    now = timezone.now()
+    retries = mine.values_list("platform_retries", flat=True).first() or 0
+    if mine.filter(retries_left).update(
+        state=Rescore.State.QUEUED, queued_at=now, platform_retries=F("platform_retries") + 1,
+        retry_after=now + retry_wait(retries), error=f"platform error: {reason}",
+    ):
+        return True
+    mine.update(state=Rescore.State.FAILED, finished_at=now,
+                error=f"gave up after platform errors: {reason}")
+    return False
+
+
+def retry_wait(retries_so_far: int) -> timedelta:
+    """The back-off before the next try: the base doubled per platform retry already made."""
+    return timedelta(seconds=settings.ARENA_SCORING_RETRY_BACKOFF_S * 2 ** retries_so_far)
 
 
 def _record_model_fault(submission: Submission, card: dict) -> str:
@@ -153,10 +280,13 @@ def release_for_retry(submission_id: int, token: int, reason: str) -> bool:
     """After a platform error: back to ``queued`` (True: retry it) or ``failed`` when out of tries."""
     mine = Submission.objects.filter(pk=submission_id, status=Status.SCORING, attempts=token)
     retries_left = Q(platform_retries__lt=settings.ARENA_SCORING_MAX_RETRIES)
+    now = timezone.now()
+    retries = mine.values_list("platform_retries", flat=True).first() or 0
     if mine.filter(retries_left).update(
-        status=Status.QUEUED, queued_at=timezone.now(), platform_retries=F("platform_retries") + 1,
+        status=Status.QUEUED, queued_at=now, platform_retries=F("platform_retries") + 1,
+        retry_after=now + retry_wait(retries),
         error=f"Scoring hit a platform error and will be retried: {reason}",
-        updated_at=timezone.now(),
+        updated_at=now,
     ):
         return True
     mine.update(
@@ -193,3 +323,25 @@ def requeue_stuck() -> list[int]:
         ).update(queued_at=now, updated_at=now):
             ids.append(submission_id)
     return ids
+
+
+def requeue_stuck_rescores() -> list[tuple[int, str]]:
+    """Like ``requeue_stuck`` for re-scores: (rescore id, class) pairs to send tokens for."""
+    cutoff = stuck_cutoff()
+    now = timezone.now()
+    stuck = Rescore.objects.filter(state=Rescore.State.SCORING, scoring_started_at__lt=cutoff)
+    stuck.filter(attempts__gte=settings.ARENA_SCORING_MAX_RETRIES + 1).update(
+        state=Rescore.State.FAILED, finished_at=now,
+        error="the re-score kept stopping without a result")
+    out = []
+    for rescore_id, class_name in stuck.values_list("id", "hardware_class"):
+        if Rescore.objects.filter(pk=rescore_id, state=Rescore.State.SCORING,
+                                  scoring_started_at__lt=cutoff).update(
+                state=Rescore.State.QUEUED, queued_at=now):
+            out.append((rescore_id, class_name))
+    waiting = Rescore.objects.filter(state=Rescore.State.QUEUED, queued_at__lt=cutoff)
+    for rescore_id, class_name in waiting.values_list("id", "hardware_class"):
+        if Rescore.objects.filter(pk=rescore_id, state=Rescore.State.QUEUED,
+                                  queued_at__lt=cutoff).update(queued_at=now):
+            out.append((rescore_id, class_name))
+    return out

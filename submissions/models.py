@@ -47,6 +47,8 @@ class Submission(models.Model):
     # Each claim for scoring increments this; only the run holding the latest claim may write.
     attempts = models.PositiveIntegerField(default=0)
     platform_retries = models.PositiveIntegerField(default=0)
+    # After a platform error the submission waits in the queue until then (retry back-off).
+    retry_after = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     validated_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
@@ -107,3 +109,46 @@ class Score(models.Model):
 
     def split_bits_per_char(self, split: str) -> float | None:
         return self.public_bits_per_char if split == "public" else self.private_bits_per_char
+
+
+class Rescore(models.Model):
+    """One scored submission re-scored on another hardware class (``manage.py rescore_track``).
+
+    The submission keeps its status and its current ``Score`` (still on the leaderboard) until the
+    new scorecard lands; then the score is replaced in the same transaction that rebuilds the
+    leaderboard. At most one rescore per submission is queued or running at a time.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SCORING = "scoring", "Scoring"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="rescores")
+    hardware_class = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    platform_retries = models.PositiveIntegerField(default=0)
+    retry_after = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # The scorecard it replaced (kept for the record: the leaderboard shows the new one).
+    previous_scorecard = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    scoring_started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # Exactly once: a second rescore of the same submission cannot be queued while one is
+            # pending, whoever asks.
+            models.UniqueConstraint(
+                fields=["submission"], condition=models.Q(state__in=["queued", "scoring"]),
+                name="one_pending_rescore",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"rescore of #{self.submission_id} on {self.hardware_class} ({self.state})"

@@ -126,7 +126,13 @@ def _finish(submission: Submission, status: str, *, error: str, failure_kind: st
 
 
 def enqueue(submission_id: int) -> None:
-    """Send the scoring task once the current transaction (if any) has committed."""
-    from .tasks import score_submission
+    """Send a scoring token to the queue of the class that scores the submission's track, once
+    the current transaction (if any) has committed. The submission waits in the database; the
+    worker that takes the token claims the fairest waiting one (``submissions.queue``)."""
+    from hardware.services import track_class_name
 
-    transaction.on_commit(lambda: score_submission.delay(submission_id))
+    from .tasks import send_tokens
+
+    track = Submission.objects.select_related("track").get(pk=submission_id).track
+    class_name = track_class_name(track)
+    transaction.on_commit(lambda: send_tokens(class_name))

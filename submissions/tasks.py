@@ -1,25 +1,32 @@
-"""Celery tasks: score one submission (idempotent) and re-queue stuck ones (periodic, via beat).
+"""Celery tasks: score the fairest waiting submission of the worker's hardware class, and re-queue
+stuck ones (periodic, via beat).
 
-The model runs in the evaluator's locked-down child process. The worker only reads the artifact
-and the track's task before the run and writes the scorecard after it.
+A scoring message carries no submission: it is a token for one run on one hardware class, sent to
+that class's queue (``hardware.services.queue_name``) once per queued submission. The worker
+claims the fairest waiting submission of its class (``submissions.queue``), so the broker never
+decides who goes first. The model runs in the evaluator's locked-down child process; the worker
+only reads the artifact and the track before the run and writes the scorecard after it.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from hardware import services as hardware
 
 from . import lifecycle
-from .models import Submission
+from . import queue as fair_queue
+from .models import Rescore, Submission
 from .storage import read_artifact
 
 log = logging.getLogger(__name__)
 
 
-def _latency_protocol():
+def latency_protocol():
     from evaluator.scoring import LatencyProtocol
 
     if settings.ARENA_LATENCY_PROTOCOL == "quick":
@@ -27,55 +34,103 @@ def _latency_protocol():
     return LatencyProtocol.standard()
 
 
-def run_evaluator(submission_id: int) -> dict:
-    """Score the stored artifact with the evaluator (raises ``ScoringError`` on platform errors)."""
+def run_evaluator(submission_id: int, hardware_class: str | None = None) -> dict:
+    """Score the stored artifact with the evaluator (raises ``ScoringError`` on platform errors).
+
+    The track's latency limit goes to the evaluator, which ends a model whose first inference is
+    far over it at once (failure kind ``too_slow``) instead of timing it for minutes."""
     from evaluator.scoring import score
 
     submission = Submission.objects.select_related("track").get(pk=submission_id)
+    track = submission.track
+    if hardware_class:
+        # The first run of a task on a class measures the class's reference latency first.
+        hardware.reference_latency_ms(hardware_class, track.task, measure=True)
     model_bytes = read_artifact(submission.artifact_path)
+    extra = {}
+    if "latency_limit_ms" in inspect.signature(score).parameters:  # evaluators before issue 9
+        extra["latency_limit_ms"] = track.max_latency_ms
     return score(
-        model_bytes, submission.track.task, split="all",
-        data_dir=settings.ARENA_DATA_DIR, protocol=_latency_protocol(),
+        model_bytes, track.task, split="all",
+        data_dir=settings.ARENA_DATA_DIR, protocol=latency_protocol(),
         timeout_s=settings.ARENA_SCORING_TIMEOUT_S,
-        memory_limit_mb=settings.ARENA_SCORING_MEMORY_MB,
+        memory_limit_mb=settings.ARENA_SCORING_MEMORY_MB, **extra,
     )
 
 
+def send_tokens(hardware_class: str | None, count: int = 1, countdown: float | None = None) -> None:
+    """``count`` scoring tokens to the queue of ``hardware_class`` (None: no class known yet;
+    the deployment's default queue, which every worker reads)."""
+    for _ in range(count):
+        score_next.apply_async((hardware_class,), queue=hardware.queue_name(hardware_class),
+                               countdown=countdown)
+
+
+def worker_class() -> str:
+    """This worker's class, its ``HardwareClass`` row created if missing (one query)."""
+    name = hardware.worker_class_name()
+    if not hardware.HardwareClass.objects.filter(name=name).exists():
+        hardware.register(name)
+    return name
+
+
 @shared_task(
-    bind=True, name="submissions.tasks.score_submission", acks_late=True,
+    bind=True, name="submissions.tasks.score_next", acks_late=True,
     reject_on_worker_lost=True, soft_time_limit=settings.ARENA_TASK_SOFT_TIME_LIMIT_S,
     time_limit=settings.ARENA_TASK_TIME_LIMIT_S, max_retries=None,
 )
-def score_submission(self, submission_id: int) -> str:
-    """Score a queued submission once; a second delivery of the same message does nothing."""
-    token = lifecycle.claim(submission_id)
-    if token is None:
-        return "skipped"
+def score_next(self, hardware_class: str | None = None) -> str:
+    """Score the fairest claimable submission (or pending re-score) of this worker's class.
+
+    Safe to deliver twice: a token that finds nothing to claim does nothing ("idle")."""
+    mine = worker_class()
+    if hardware_class and hardware_class != mine:
+        # Sent to another class's queue and yet here (a misconfigured -Q): hand it back.
+        send_tokens(hardware_class)
+        return "rerouted"
+    claim = fair_queue.claim_next(mine)
+    if claim is None:
+        default = hardware.default_class_name()
+        if hardware_class is None and default and default != mine:
+            # A token of the default queue (sent before any class was known): it was meant for
+            # the tracks with no class, which the default class scores.
+            send_tokens(default)
+            return "passed-on"
+        return "idle"
     try:
-        card = run_evaluator(submission_id)
+        card = run_evaluator(claim.submission_id, mine)
     except SoftTimeLimitExceeded:
-        return _retry(self, submission_id, token, "the scoring run took too long")
+        return _retry(claim, mine, "the scoring run took too long")
     except Exception as exc:  # ScoringError and anything unexpected: the platform's fault
-        log.exception("scoring submission %s failed", submission_id)
-        return _retry(self, submission_id, token, f"{type(exc).__name__}: {exc}")
-    return lifecycle.record_scorecard(submission_id, token, card) or "lost-claim"
+        log.exception("scoring submission %s failed", claim.submission_id)
+        return _retry(claim, mine, f"{type(exc).__name__}: {exc}")
+    if claim.kind == "rescore":
+        return lifecycle.record_rescore(claim.id, claim.token, card, mine) or "lost-claim"
+    return lifecycle.record_scorecard(claim.id, claim.token, card, mine) or "lost-claim"
 
 
-def _retry(task, submission_id: int, token: int, reason: str) -> str:
-    if not lifecycle.release_for_retry(submission_id, token, reason):
+def _retry(claim: fair_queue.Claim, hardware_class: str, reason: str) -> str:
+    model = Rescore if claim.kind == "rescore" else Submission
+    retries = model.objects.values_list("platform_retries", flat=True).get(pk=claim.id)
+    release = lifecycle.release_rescore if claim.kind == "rescore" else lifecycle.release_for_retry
+    if not release(claim.id, claim.token, reason):
         return "failed"
-    retries = Submission.objects.values_list("platform_retries", flat=True).get(pk=submission_id)
-    countdown = settings.ARENA_SCORING_RETRY_BACKOFF_S * 2 ** (retries - 1)
-    task.apply_async((submission_id,), countdown=countdown)
+    # The submission waits in the queue until its back-off ends; this token arrives then.
+    send_tokens(hardware_class, countdown=lifecycle.retry_wait(retries).total_seconds())
     return "retrying"
 
 
 @shared_task(name="submissions.tasks.requeue_stuck_submissions", acks_late=True)
 def requeue_stuck_submissions() -> list[int]:
-    """Periodic: re-queue submissions stuck in ``scoring`` (worker died) or lost in ``queued``."""
+    """Periodic: re-queue submissions stuck in ``scoring`` (worker died) or lost in ``queued``,
+    and the same for re-scores; one token each to its class's queue."""
     ids = lifecycle.requeue_stuck()
-    for submission_id in ids:
-        score_submission.delay(submission_id)
-    if ids:
-        log.warning("re-queued stuck submissions %s", ids)
+    for submission in Submission.objects.filter(pk__in=ids).select_related("track"):
+        send_tokens(hardware.track_class_name(submission.track))
+    rescores = lifecycle.requeue_stuck_rescores()
+    for _, class_name in rescores:
+        send_tokens(class_name)
+    if ids or rescores:
+        log.warning("re-queued stuck submissions %s and re-scores %s", ids,
+                    [rescore_id for rescore_id, _ in rescores])
     return ids

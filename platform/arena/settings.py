@@ -171,7 +171,9 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": _env_float("ARENA_VISIBILITY_TIMEOUT_S", 3600),
     }
-# One queue name per deployment (tests use their own so they never share messages).
+# One queue name per deployment (tests use their own so they never share messages). Every worker
+# also reads "<this>.<its hardware class>" (platform/hardware): scoring tokens go to the queue
+# of the class that scores the track; this one carries the rest.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("ARENA_CELERY_QUEUE", "arena")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -191,6 +193,12 @@ ARENA_STUCK_AFTER_S = _env_float("ARENA_STUCK_AFTER_S", ARENA_TASK_TIME_LIMIT_S 
 ARENA_REQUEUE_EVERY_S = _env_float("ARENA_REQUEUE_EVERY_S", 60)
 ARENA_SCORING_MAX_RETRIES = int(os.environ.get("ARENA_SCORING_MAX_RETRIES", 5))
 ARENA_SCORING_RETRY_BACKOFF_S = _env_float("ARENA_SCORING_RETRY_BACKOFF_S", 30)
+# The fair queue (submissions/queue.py): a student's uploads claimed within this many seconds
+# count against their next upload's turn.
+ARENA_FAIR_WINDOW_S = _env_float("ARENA_FAIR_WINDOW_S", 3600)
+# A worker measures the reference latency of its class's tasks when it starts (once per class);
+# off, normalized latency is missing until a scoring run calibrates the task.
+ARENA_CALIBRATE_AT_START = _env_bool("ARENA_CALIBRATE_AT_START", True)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-submissions": {
         "task": "submissions.tasks.requeue_stuck_submissions",

@@ -71,6 +71,8 @@ def test_platform_errors_are_retried_then_fail_without_counting(queued, settings
         token = lifecycle.claim(queued.pk)
         assert lifecycle.release_for_retry(queued.pk, token, "disk full")
         assert status_of(queued) == Status.QUEUED
+        assert lifecycle.claim(queued.pk) is None  # not before its back-off ends
+        Submission.objects.filter(pk=queued.pk).update(retry_after=timezone.now())
     token = lifecycle.claim(queued.pk)
     assert not lifecycle.release_for_retry(queued.pk, token, "disk full")
     queued.refresh_from_db()
@@ -83,15 +85,22 @@ def test_the_task_retries_a_scoring_error_with_back_off(queued, monkeypatch, set
     sent = []
     settings.ARENA_SCORING_RETRY_BACKOFF_S = 10
 
-    def broken(submission_id):
+    def broken(submission_id, hardware_class=None):
         raise ScoringError("could not start the scoring process")
 
     monkeypatch.setattr(tasks, "run_evaluator", broken)
-    monkeypatch.setattr(tasks.score_submission, "apply_async",
-                        lambda args, countdown: sent.append((args, countdown)))
-    assert tasks.score_submission.run(queued.pk) == "retrying"
-    assert tasks.score_submission.run(queued.pk) == "retrying"
-    assert sent == [((queued.pk,), 10), ((queued.pk,), 20)]
+    monkeypatch.setattr(tasks.score_next, "apply_async",
+                        lambda args, queue, countdown: sent.append((args, queue, countdown)))
+    assert tasks.score_next.run() == "retrying"
+    queued.refresh_from_db()
+    # It waits out its back-off in the queue: a token that comes earlier finds nothing to do.
+    assert queued.status == Status.QUEUED and queued.retry_after > timezone.now()
+    assert tasks.score_next.run() == "idle"
+    Submission.objects.filter(pk=queued.pk).update(retry_after=timezone.now())
+    assert tasks.score_next.run() == "retrying"
+    mine = tasks.hardware.worker_class_name()
+    queue = tasks.hardware.queue_name(mine)
+    assert sent == [((mine,), queue, 10.0), ((mine,), queue, 20.0)]
     queued.refresh_from_db()
     assert queued.status == Status.QUEUED and queued.platform_retries == 2
 
@@ -123,8 +132,8 @@ def test_the_task_scores_with_the_real_evaluator(queued, competition, make_user,
     """The task body in this process: real artifact, real sandboxed evaluator, real MNIST."""
     settings.ARENA_DATA_DIR = str(prepared_mnist_dir)
     settings.ARENA_LATENCY_PROTOCOL = "quick"
-    assert tasks.score_submission.run(queued.pk) == "scored"
-    assert tasks.score_submission.run(queued.pk) == "skipped"
+    assert tasks.score_next.run() == "scored"
+    assert tasks.score_next.run() == "idle"
     score = Score.objects.get(submission=queued)
     assert 0.0 <= score.public_accuracy <= 1.0 and score.latency_ms > 0
     assert score.size_bytes > 0 and score.scorecard["provenance"]["model_sha256"] == queued.sha256
@@ -132,19 +141,22 @@ def test_the_task_scores_with_the_real_evaluator(queued, competition, make_user,
     track = competition.tracks.get(slug="mnist")
     nan = submit(track, make_user("bob"), [BAD_MODELS["nan_outputs"]()])
     assert nan.status == Status.QUEUED
-    assert tasks.score_submission.run(nan.pk) == "rejected"
+    assert tasks.score_next.run() == "rejected"
     nan.refresh_from_db()
     assert nan.failure_kind == "bad_output" and nan.error
 
 
 def test_the_periodic_task_resends_what_it_requeues(queued, monkeypatch):
     sent = []
-    monkeypatch.setattr(tasks.score_submission, "delay", sent.append)
+    monkeypatch.setattr(tasks.score_next, "apply_async",
+                        lambda args, queue, countdown: sent.append((args, queue)))
+    tasks.worker_class()  # a worker has started: its class is the default one
     lifecycle.claim(queued.pk)
     Submission.objects.filter(pk=queued.pk).update(
         scoring_started_at=timezone.now() - timedelta(days=1))
     assert tasks.requeue_stuck_submissions.run() == [queued.pk]
-    assert sent == [queued.pk]
+    mine = tasks.hardware.worker_class_name()
+    assert sent == [((mine,), tasks.hardware.queue_name(mine))]
 
 
 def test_the_beat_schedule_runs_the_requeue_task():
@@ -152,8 +164,8 @@ def test_the_beat_schedule_runs_the_requeue_task():
 
     entry = app.conf.beat_schedule["requeue-stuck-submissions"]
     assert entry["task"] == tasks.requeue_stuck_submissions.name
-    assert tasks.score_submission.acks_late and tasks.score_submission.reject_on_worker_lost
-    assert 0 < tasks.score_submission.soft_time_limit < tasks.score_submission.time_limit
+    assert tasks.score_next.acks_late and tasks.score_next.reject_on_worker_lost
+    assert 0 < tasks.score_next.soft_time_limit < tasks.score_next.time_limit
 
 
 def test_rebuild_command_recomputes_stored_rows(queued, capsys):
