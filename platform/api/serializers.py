@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from evaluator.tasks import get_task
 from submissions.models import Submission
+from submissions.queue import queue_position
 
 
 class TrackSerializer(serializers.ModelSerializer):
@@ -52,13 +53,33 @@ class SubmissionSerializer(serializers.ModelSerializer):
     task = serializers.CharField(source="track.task", read_only=True)
     username = serializers.CharField(source="user.username", read_only=True)
     scores = serializers.SerializerMethodField()
+    queue_position = serializers.SerializerMethodField(
+        help_text="While queued: 1 = scored next (the fair order of its hardware class).")
+    estimated_wait_seconds = serializers.SerializerMethodField(
+        help_text="While queued: position x the recent mean scoring time of its class.")
 
     class Meta:
         model = Submission
         fields = ["id", "competition", "track", "task", "username", "label", "is_baseline",
                   "status", "error", "failure_kind", "sha256", "size_bytes", "created_at",
                   "validated_at", "queued_at", "scoring_started_at", "finished_at",
-                  "validation_report", "scores"]
+                  "queue_position", "estimated_wait_seconds", "validation_report", "scores"]
+
+    def _position(self, submission: Submission):
+        # One computation for both fields (the serializer asks twice per submission).
+        cached = getattr(submission, "_queue_position", False)
+        if cached is False:
+            cached = queue_position(submission)
+            submission._queue_position = cached
+        return cached
+
+    def get_queue_position(self, submission: Submission) -> int | None:
+        position = self._position(submission)
+        return position.position if position else None
+
+    def get_estimated_wait_seconds(self, submission: Submission) -> float | None:
+        position = self._position(submission)
+        return position.estimated_wait_seconds if position else None
 
     def get_scores(self, submission: Submission) -> dict | None:
         score = getattr(submission, "score", None)
@@ -75,6 +96,14 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "latency_ms": score.latency_ms,
             "latency_p90_ms": score.latency_p90_ms,
             "speed_index": score.speed_index,
+            "speed_index_ci": ([score.speed_index_low, score.speed_index_high]
+                               if score.speed_index_low is not None else None),
+            "normalized_latency_ms": score.normalized_latency_ms,
+            "normalized_latency_ci_ms": (
+                [score.normalized_latency_low_ms, score.normalized_latency_high_ms]
+                if score.normalized_latency_low_ms is not None else None),
+            "hardware_class": score.hardware_class,
+            "warnings": score.warnings,
             "size_bytes": score.size_bytes,
             "raw_bytes": score.raw_bytes,
             "params": score.params,
