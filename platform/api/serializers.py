@@ -21,7 +21,7 @@ class TrackSerializer(serializers.ModelSerializer):
         model = Track
         fields = ["slug", "task", "task_title", "max_size_bytes", "max_latency_ms",
                   "accuracy_floor", "daily_limit", "total_limit", "rejected_daily_limit",
-                  "opens_at", "closes_at", "is_open"]
+                  "hardware_class", "opens_at", "closes_at", "is_open"]
 
     def get_task_title(self, track: Track) -> str:
         return get_task(track.task).title
@@ -125,10 +125,16 @@ class UploadSerializer(serializers.Serializer):
 
 
 class LeaderboardRowSerializer(serializers.ModelSerializer):
+    """One stored leaderboard row. ``latency_ms`` is the raw median on the scoring worker; speed
+    is ranked on ``speed_index`` (with its 95% interval) and the latency limit is checked on
+    ``normalized_latency_ms``; ``tied`` rows share their rank (overlapping speed intervals)."""
+
     submission_id = serializers.IntegerField()
 
     class Meta:
         model = LeaderboardEntry
-        fields = ["rank", "position", "username", "is_baseline", "label", "submission_id",
-                  "accuracy", "bits_per_char", "latency_ms", "size_bytes", "accuracy_per_mb",
+        fields = ["rank", "tied", "position", "username", "is_baseline", "label", "submission_id",
+                  "accuracy", "bits_per_char", "latency_ms", "normalized_latency_ms",
+                  "normalized_latency_low_ms", "normalized_latency_high_ms", "speed_index",
+                  "speed_index_low", "speed_index_high", "size_bytes", "accuracy_per_mb",
                   "submitted_at"]

@@ -109,6 +109,8 @@ class Leaderboard(APIView):
             "limits": {"max_size_bytes": track.max_size_bytes,
                        "max_latency_ms": track.max_latency_ms,
                        "accuracy_floor": track.accuracy_floor},
+            # Read per request, not cached with the rows: a re-calibration does not rebuild.
+            "hardware": ranking.track_hardware(track),
             "rows": rows,
         })
 
@@ -131,9 +133,11 @@ def _int_param(params, name: str, default: int, low: int, high: int) -> int:
 
 class ResultsCsv(APIView):
     permission_classes = [IsAuthenticated]
-    columns = ["track", "task", "split", "category", "rank", "username", "is_baseline",
-               "submission_id", "accuracy", "bits_per_char", "latency_ms", "size_bytes",
-               "accuracy_per_mb", "submitted_at"]
+    columns = ["track", "task", "hardware_class", "cpu_model", "cpu_features", "split",
+               "category", "rank", "tied", "username", "is_baseline", "submission_id", "accuracy",
+               "bits_per_char", "latency_ms", "normalized_latency_ms", "normalized_latency_low_ms",
+               "normalized_latency_high_ms", "speed_index", "speed_index_low", "speed_index_high",
+               "size_bytes", "accuracy_per_mb", "submitted_at"]
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request, slug: str):
@@ -144,14 +148,28 @@ class ResultsCsv(APIView):
         response["Content-Disposition"] = f'attachment; filename="{competition.slug}-results.csv"'
         writer = csv.writer(response)
         writer.writerow(self.columns)
+        hardware: dict[int, dict] = {}  # per track: one look-up, not one per row
         for entry in ranking.competition_results(competition):
+            if entry.track_id not in hardware:
+                hardware[entry.track_id] = ranking.track_hardware(entry.track)
+            scored_on = hardware[entry.track_id]
             writer.writerow([
-                entry.track.slug, entry.track.task, entry.split, entry.category, entry.rank or "",
-                entry.username, entry.is_baseline, entry.submission_id, entry.accuracy,
-                "" if entry.bits_per_char is None else entry.bits_per_char, entry.latency_ms,
+                entry.track.slug, entry.track.task, scored_on["name"], scored_on["cpu_model"],
+                " ".join(scored_on["cpu_features"]), entry.split, entry.category,
+                entry.rank or "", entry.tied, entry.username, entry.is_baseline,
+                entry.submission_id, entry.accuracy, _blank(entry.bits_per_char),
+                entry.latency_ms, *(_blank(getattr(entry, field)) for field in (
+                    "normalized_latency_ms", "normalized_latency_low_ms",
+                    "normalized_latency_high_ms", "speed_index", "speed_index_low",
+                    "speed_index_high")),
                 entry.size_bytes, entry.accuracy_per_mb, entry.submitted_at.isoformat(),
             ])
         return response
+
+
+def _blank(value):
+    """A CSV cell: empty for a figure that was not measured."""
+    return "" if value is None else value
 
 
 def _serialize(request, submissions, many: bool = False):

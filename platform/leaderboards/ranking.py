@@ -32,6 +32,7 @@ The other categories have no interval: a tie there is broken (SPEC §4) and ever
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -408,8 +409,10 @@ def leaderboard_rows(track, category: str, split: str, fields: Sequence[str], *,
     a cached page is never older than the track row the caller just read; a cache local to each
     web process is therefore enough, and reading a popular board costs one cache look-up.
     """
+    # The field list as a digest: spelled out it passes memcached's 250-character key limit.
+    columns = hashlib.sha1(",".join(fields).encode(), usedforsecurity=False).hexdigest()[:12]
     key = ":".join(["leaderboard", str(track.pk), str(track.leaderboard_version), split,
-                    category, str(offset), str(limit), ",".join(fields)])
+                    category, str(offset), str(limit), columns])
     rows = cache.get(key)
     if rows is None:
         rows = list(leaderboard_entries(track, category, split, offset=offset, limit=limit)
@@ -428,3 +431,24 @@ def competition_results(competition):
         .select_related("track")
         .order_by("track__slug", "split", "category", "position")
     )
+
+
+def track_hardware(track) -> dict:
+    """Which hardware class scores ``track``, as the leaderboard, the API and the CSV name it.
+
+    ``Track.hardware_class`` when set; blank means the default class, the first one any worker
+    reported. ``name`` is "" while no worker has started. One query.
+    """
+    from hardware.models import HardwareClass
+
+    classes = HardwareClass.objects.order_by("first_seen", "id")
+    row = (classes.filter(name=track.hardware_class) if track.hardware_class else classes).first()
+    name = track.hardware_class or (row.name if row else "")
+    return {
+        "name": name,
+        "default": not track.hardware_class,
+        "cpu_model": row.cpu_model if row else "",
+        "cpu_features": list(row.cpu_features or []) if row else [],
+        "cpu_count": row.cpu_count if row else None,
+        "reference_latency_ms": row.reference_latency_ms(track.task) if row else None,
+    }

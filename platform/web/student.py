@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import reverse
 
 from submissions import quotas
-from submissions.models import FINAL_STATUSES, Submission
+from submissions.models import FINAL_STATUSES, Status, Submission
 
 from .forms import UploadForm
 
@@ -34,8 +34,19 @@ def api_token(user) -> str:
     return Token.objects.get_or_create(user=user)[0].key
 
 
+def with_queue_positions(submissions: list[Submission]) -> list[Submission]:
+    """Set ``queue`` on each queued submission: its place in the fair queue and the estimated
+    wait (``submissions.queue.queue_position``); None on the others."""
+    from submissions.queue import queue_position
+
+    for submission in submissions:
+        submission.queue = (queue_position(submission)
+                            if submission.status == Status.QUEUED else None)
+    return submissions
+
+
 def student_context(request, competition, form: UploadForm | None = None) -> dict:
-    submissions = own_submissions(request.user, competition)
+    submissions = with_queue_positions(own_submissions(request.user, competition))
     tracks = list(competition.tracks.all())
     return {
         "competition": competition,

@@ -100,16 +100,27 @@ def client_for(user=None) -> APIClient:
     return client
 
 
+# The reference latency the test scorecards' speed index is taken against (ms): a card with the
+# default 2 ms latency has speed index 1.0.
+REFERENCE_MS = 2.0
+
+
 def scorecard(accuracy: float = 0.9, latency_ms: float = 2.0, size_bytes: int = 30_000,
               private_accuracy: float | None = None, **extra) -> dict:
-    """An evaluator-shaped scorecard for tests of the platform's own logic."""
+    """An evaluator-shaped scorecard for tests of the platform's own logic.
+
+    Its speed index is ``REFERENCE_MS / latency_ms`` (a slower model is slower against the
+    reference too); pass ``speed_index``, ``speed_index_ci``, ``warnings``, ``numerics`` or
+    ``provenance`` to set them.
+    """
     private = accuracy if private_accuracy is None else private_accuracy
     card = {
         "valid": True, "error": None, "failure_kind": None, "accuracy": (accuracy + private) / 2,
         "bits_per_char": None, "latency_ms": latency_ms, "latency_p90_ms": latency_ms * 1.1,
-        "latency_mean_ms": latency_ms, "speed_index": 1.0, "size_bytes": size_bytes,
-        "raw_bytes": size_bytes * 2, "params": 7850, "nonzero_params": 7850,
-        "peak_memory_mb": 12.0, "throughput": 1000.0,
+        "latency_mean_ms": latency_ms, "speed_index": REFERENCE_MS / latency_ms,
+        "size_bytes": size_bytes, "raw_bytes": size_bytes * 2, "params": 7850,
+        "nonzero_params": 7850, "peak_memory_mb": 12.0, "throughput": 1000.0,
+        "speed_index_ci": None, "latency_ci_ms": None, "numerics": None, "warnings": [],
         "splits": {"public": {"accuracy": accuracy, "bits_per_char": None, "count": 5000},
                    "private": {"accuracy": private, "bits_per_char": None, "count": 5000}},
     }

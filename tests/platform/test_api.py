@@ -278,3 +278,64 @@ def test_an_oversized_upload_is_refused_in_words(competition, make_user, setting
     response = upload(make_user("ann"), b"x" * 5000)
     assert response.status_code == 413 and "upload limit" in response.json()["detail"]
     assert Submission.objects.count() == 0
+
+
+def test_leaderboard_and_csv_carry_ties_normalized_latency_and_the_hardware_class(competition,
+                                                                                  make_user):
+    from hardware.models import HardwareClass
+
+    HardwareClass.objects.create(name="x86_64-avx2", cpu_model="AMD EPYC 7B13", cpu_count=2,
+                                 cpu_features=["avx2"], calibration={"mnist": 4.0})
+    ann, bob, cat = make_user("ann"), make_user("bob"), make_user("cat")
+    on_avx2 = {"provenance": {"hardware_class": "x86_64-avx2"}}
+    for who, index, ci, raw in ((ann, 2.0, [1.9, 2.1], 2.5), (bob, 1.95, [1.8, 2.0], 2.0),
+                                (cat, 1.0, [0.98, 1.02], 1.5)):
+        sid = upload(who, GOOD_MODELS["mnist_linear"]()).json()["id"]
+        assert score_now(sid, latency_ms=raw, speed_index=index, speed_index_ci=ci,
+                         **on_avx2) == "scored"
+    url = "/api/competitions/course/leaderboard/"
+    body = client_for().get(url, {"category": "speed"}).json()
+    assert [(r["username"], r["rank"], r["tied"]) for r in body["rows"]] == [
+        ("ann", 1, True), ("bob", 1, True), ("cat", 3, False)]
+    ann_row = body["rows"][0]
+    assert ann_row["latency_ms"] == 2.5 and ann_row["normalized_latency_ms"] == 2.0  # 4 / 2
+    assert ann_row["normalized_latency_low_ms"] == pytest.approx(4 / 2.1)
+    assert ann_row["normalized_latency_high_ms"] == pytest.approx(4 / 1.9)
+    assert (ann_row["speed_index_low"], ann_row["speed_index_high"]) == (1.9, 2.1)
+    assert body["hardware"] == {"name": "x86_64-avx2", "default": True, "cpu_model": "AMD EPYC 7B13",
+                                "cpu_features": ["avx2"], "cpu_count": 2,
+                                "reference_latency_ms": 4.0}
+    # The track moves to a class no worker has reported: the API says so at once (not cached).
+    Track.objects.filter(slug="mnist").update(hardware_class="aarch64-dotprod")
+    moved = client_for().get(url, {"category": "speed"}).json()["hardware"]
+    assert moved["name"] == "aarch64-dotprod" and not moved["default"] and moved["cpu_model"] == ""
+    track = client_for().get("/api/competitions/course/").json()["tracks"][0]
+    assert track["hardware_class"] == "aarch64-dotprod"
+    Track.objects.filter(slug="mnist").update(hardware_class="x86_64-avx2")
+
+    teacher = competition.organizers.get()
+    teacher.api_token = teacher.auth_token.key
+    response = client_for(teacher).get("/api/competitions/course/results.csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    speed = [r for r in rows if r["split"] == "public" and r["category"] == "speed"]
+    assert [(r["username"], r["rank"], r["tied"]) for r in speed] == [
+        ("ann", "1", "True"), ("bob", "1", "True"), ("cat", "3", "False")]
+    assert {(r["hardware_class"], r["cpu_model"], r["cpu_features"]) for r in rows} == {
+        ("x86_64-avx2", "AMD EPYC 7B13", "avx2")}
+    assert float(speed[0]["normalized_latency_ms"]) == 2.0 and float(speed[0]["latency_ms"]) == 2.5
+    assert float(speed[2]["speed_index"]) == 1.0 and speed[2]["speed_index_high"] == "1.02"
+    mnist_accuracy = next(r for r in rows if r["category"] == "accuracy" and r["split"] == "public")
+    assert mnist_accuracy["tied"] == "False"  # only speed has intervals
+
+
+def test_old_scorecards_without_intervals_still_rank_and_export(competition, make_user):
+    ann, bob = make_user("ann"), make_user("bob")
+    for who, raw in ((ann, 4.0), (bob, 2.0)):
+        sid = upload(who, GOOD_MODELS["mnist_linear"]()).json()["id"]
+        assert score_now(sid, latency_ms=raw, speed_index_ci=None) == "scored"
+    rows = client_for().get("/api/competitions/course/leaderboard/",
+                            {"category": "speed"}).json()["rows"]
+    assert [(r["username"], r["rank"], r["tied"], r["normalized_latency_ms"]) for r in rows] == [
+        ("bob", 1, False, None), ("ann", 2, False, None)]
+    body = client_for().get("/api/competitions/course/leaderboard/").json()
+    assert body["hardware"]["name"] == ""  # no worker has reported a class yet

@@ -305,3 +305,132 @@ def test_form_uploads_share_the_apis_upload_rate(competition, make_user, monkeyp
     assert third.status_code == 429 and third.json()["message"].startswith(
         "Too many uploads in a short time")
     assert Submission.objects.filter(user=ann).count() == 2
+
+
+# --- Speed intervals, hardware classes, numerics warnings, the queue (issue 9) ---------------------
+
+SATURATION = ("This model's INT8 kernels saturate on this CPU (x86_64-avx2): its logits differ by "
+              "up to 1.15 from the exact execution of the same graph. Quantize weights to 7 bits "
+              "(reduce_range).")
+FAILED_NUMERICS = {"inputs": 64, "max_abs_diff": 1.15, "class_agreement": 0.95, "tolerance": 0.06,
+                   "ok": False, "reference": "onnxruntime, graph optimizations off"}
+
+
+@pytest.fixture
+def vnni_class(db):
+    """The hardware class that scores the course's tracks (the only, hence default, class)."""
+    from hardware.models import HardwareClass
+
+    return HardwareClass.objects.create(
+        name="x86_64-avx512-vnni", cpu_model="Intel(R) Xeon(R) Platinum 8480+", cpu_count=2,
+        cpu_features=["avx2", "avx512_vnni", "avx512f", "avx_vnni"],
+        calibration={"mnist": 2.0})
+
+
+def timed(index: float, low: float, high: float, latency_ms: float = 2.0, **card) -> dict:
+    """Scorecard fields of a model with speed index ``index`` in [low, high], scored on the
+    VNNI class (whose reference latency is 2 ms: normalized latency = 2 / index)."""
+    return {"latency_ms": latency_ms, "speed_index": index, "speed_index_ci": [low, high],
+            "provenance": {"hardware_class": "x86_64-avx512-vnni"}, **card}
+
+
+def test_speed_board_ties_overlapping_intervals_and_names_the_hardware(competition, make_user,
+                                                                      vnni_class):
+    ann, bob, cat = make_user("ann"), make_user("bob"), make_user("cat")
+    # Raw latencies say cat is fastest (a quiet moment); against the reference ann and bob are,
+    # and their intervals overlap: tied at rank 1, the smaller one (bob) listed first.
+    scored(competition, ann, size_bytes=50_000, **timed(2.0, 1.9, 2.1, latency_ms=1.2))
+    scored(competition, bob, size_bytes=20_000, **timed(1.95, 1.85, 2.05, latency_ms=1.3))
+    scored(competition, cat, size_bytes=10_000, **timed(1.5, 1.45, 1.55, latency_ms=0.9))
+    html = Client().get("/c/course/", {"category": "speed"}).content.decode()
+    assert board_rows(html) == [("1 tied", "bob"), ("1 tied", "ann"), ("3", "cat")]
+    assert "overlapping 95% intervals" in html  # the note that explains the mark
+    assert 'aria-sort="ascending">Latency <span class="sub">normalized' in html
+    # ann: normalized 2 / 2.0 = 1.00 ms, interval 2 / 2.1 .. 2 / 1.9, beside her raw 1.20 ms.
+    ann_row = html.split('data-username="ann"', 1)[1].split("</tr>", 1)[0]
+    assert '1.00 ms<span class="ci">0.952 ms – 1.05 ms</span>' in ann_row
+    assert "1.20 ms" in ann_row
+    # Which class scored the track, with its CPU.
+    assert 'data-hardware-class="x86_64-avx512-vnni"' in html
+    assert "Intel(R) Xeon(R) Platinum 8480+" in html and "avx512_vnni" in html
+    assert "reference model runs in 2.00 ms" in html
+    # Other categories break ties and never mark them.
+    accuracy = Client().get("/c/course/", {"category": "accuracy"}).content.decode()
+    assert [rank for rank, _ in board_rows(accuracy)] == ["1", "2", "3"]
+    assert "tie-note" not in accuracy
+
+
+def test_track_without_a_worker_says_its_class_is_not_known_yet(competition):
+    html = Client().get("/c/course/").content.decode()
+    assert 'data-hardware-class=""' in html and "not known yet" in html
+
+
+def test_latency_limit_is_checked_on_normalized_latency(competition, make_user, vnni_class):
+    ann = make_user("ann")
+    # A busy worker: raw 150 ms is over the 100 ms limit, normalized 2 / 0.04 = 50 ms is not.
+    busy = scored(competition, ann, name="busy.onnx", **timed(0.04, 0.038, 0.042,
+                                                               latency_ms=150.0))
+    # A quick worker: raw 60 ms is within it, normalized 2 / 0.016 = 125 ms is over.
+    quick = scored(competition, ann, name="quick.onnx", **timed(0.016, 0.015, 0.017,
+                                                                 latency_ms=60.0))
+    assert (busy.status, quick.status) == (Status.SCORED, Status.OVER_LIMIT)
+    board = Client().get("/c/course/").content.decode()
+    assert board_rows(board) == [("1", "ann")] and f'data-submission="{busy.pk}"' in board
+    panel = logged_in(ann).get("/c/course/me/panel/").content.decode()
+    assert "Scored, but not ranked:" in panel and "125.00 ms" in panel
+
+
+def test_numerics_warning_is_on_the_students_page_ranked_or_not(competition, make_user,
+                                                                vnni_class):
+    ann, bob = make_user("ann"), make_user("bob")
+    ranked = scored(competition, ann, name="int8.onnx", warnings=[SATURATION],
+                    numerics=FAILED_NUMERICS, **timed(1.0, 0.95, 1.05))
+    over = scored(competition, ann, name="int8-big.onnx", size_bytes=20_000_000,
+                  warnings=[SATURATION], numerics=FAILED_NUMERICS, **timed(1.0, 0.95, 1.05))
+    clean = scored(competition, ann, name="float.onnx", **timed(1.0, 0.95, 1.05), numerics={
+        **FAILED_NUMERICS, "max_abs_diff": 0.00002, "class_agreement": 1.0, "ok": True})
+    assert (ranked.status, over.status) == (Status.SCORED, Status.OVER_LIMIT)
+    panel = logged_in(ann).get("/c/course/me/panel/").content.decode()
+    items = {s.pk: panel.split(f'data-submission="{s.pk}"', 1)[1].split("</li>", 1)[0]
+             for s in (ranked, over, clean)}
+    for pk in (ranked.pk, over.pk):
+        assert 'class="warnings" role="note"' in items[pk]
+        assert "INT8 kernels saturate on this CPU" in items[pk] and "7 bits" in items[pk]
+        assert "Numerics check</dt><dd>failed" in items[pk]
+    assert "warnings" not in items[clean.pk] and "Numerics check</dt><dd>passed" in items[clean.pk]
+    assert "x86_64-avx512-vnni" in items[clean.pk]  # which class scored it
+    assert "95%: 0.950 – 1.050" in items[clean.pk]  # the speed index interval
+    # Nobody else sees it.
+    assert "saturate" not in logged_in(bob).get("/c/course/me/panel/").content.decode()
+
+
+def test_queued_submissions_show_their_place_and_an_estimated_wait(competition, make_user):
+    from django.utils import timezone as tz
+
+    ann, bob = make_user("ann"), make_user("bob")
+    track = competition.tracks.get(slug="mnist")
+    model = GOOD_MODELS["mnist_linear"]()
+    # A finished run of 40 s is the queue's history; ann then queues two, bob one.
+    done = scored(competition, make_user("cat"))
+    Submission.objects.filter(pk=done.pk).update(
+        scoring_started_at=tz.now() - timedelta(seconds=100),
+        finished_at=tz.now() - timedelta(seconds=60))
+    first, second = submit(track, ann, [model]), submit(track, ann, [model])
+    bobs = submit(track, bob, [model])
+    assert {s.status for s in (first, second, bobs)} == {Status.QUEUED}
+    page = logged_in(bob).get("/c/course/me/panel/").content.decode()
+    item = page.split(f'data-submission="{bobs.pk}"', 1)[1].split("</li>", 1)[0]
+    # Round robin: bob's first waits behind ann's first only, not behind both of hers.
+    assert 'data-queue-position="2"' in item and "number 2 in the queue" in item
+    assert "1 ahead of it" in item and "about <span data-estimated-wait>1 minute</span>" in item
+    anns = logged_in(ann).get("/c/course/me/panel/").content.decode()
+    assert "next to be scored" in anns and "number 3 in the queue" in anns
+
+
+def test_a_new_score_shows_on_the_cached_panel_at_once(competition, make_user):
+    ann, bob = make_user("ann"), make_user("bob")
+    scored(competition, ann, accuracy=0.91)
+    assert board_rows(Client().get("/c/course/panel/").content.decode()) == [("1", "ann")]
+    scored(competition, bob, accuracy=0.95)  # within the panel cache's 5 s
+    assert board_rows(Client().get("/c/course/panel/").content.decode()) == [("1", "bob"),
+                                                                             ("2", "ann")]

@@ -44,3 +44,18 @@ def per_mb(value: float | None) -> str:
 @register.filter
 def bits(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
+
+
+@register.filter
+def wait_time(seconds: float | None) -> str:
+    """An estimated wait in words, rounded as far as an estimate deserves."""
+    if seconds is None:
+        return "—"
+    seconds = max(float(seconds), 0.0)
+    if seconds < 60:
+        return f"{max(round(seconds / 5) * 5, 5):.0f} seconds"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
