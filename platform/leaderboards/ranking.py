@@ -436,14 +436,16 @@ def competition_results(competition):
 def track_hardware(track) -> dict:
     """Which hardware class scores ``track``, as the leaderboard, the API and the CSV name it.
 
-    ``Track.hardware_class`` when set; blank means the default class, the first one any worker
-    reported. ``name`` is "" while no worker has started. One query.
+    The routing rule of ``hardware.services``: ``Track.hardware_class`` when set, else the default
+    class (the first one any worker reported). ``name`` is "" while no worker has started; the CPU
+    facts are empty for a class no worker of it has reported yet. One query.
     """
     from hardware.models import HardwareClass
+    from hardware.services import effective_class
 
     classes = HardwareClass.objects.order_by("first_seen", "id")
     row = (classes.filter(name=track.hardware_class) if track.hardware_class else classes).first()
-    name = track.hardware_class or (row.name if row else "")
+    name = effective_class(track.hardware_class, row.name if row else None) or ""
     return {
         "name": name,
         "default": not track.hardware_class,
