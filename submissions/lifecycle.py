@@ -174,6 +174,7 @@ def record_rescore(rescore_id: int, token: int, card: dict,
             submission.status = Status.OVER_LIMIT if score.over_limit else Status.SCORED
             submission.error = "; ".join(score.over_limit)
             submission.save(update_fields=["status", "error", "updated_at"])
+            _rescore_if_moved(track, submission, score.hardware_class)
         rebuild_track(track)
         return submission.status
 

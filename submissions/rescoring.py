@@ -1,0 +1,92 @@
+"""Re-scoring a whole track on another hardware class (``manage.py rescore_track``).
+
+Choice: the working scores stay visible. Each scored submission keeps its ``Score`` (and its place
+on the leaderboard) until its re-score lands; ``lifecycle.record_rescore`` then swaps the score
+and rebuilds the leaderboard in one transaction. During the switch the board mixes the two classes
+for a while; the alternative (hide every score until all are re-scored) would blank a running
+competition for as long as the whole track takes.
+
+Exactly once: a partial unique index allows one pending re-score per submission, a submission
+already scored on the target class is skipped, and a run of the old class that lands after the
+switch queues its own re-score (``lifecycle._rescore_if_moved``), so running the command twice, or
+while uploads are being scored, re-scores each submission once. Nothing is lost: a re-score that
+hits platform errors is retried and, when it gives up, leaves the old score in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from competitions.models import Track
+from django.db import transaction
+from django.db.models import Count, Q
+from hardware.models import HardwareClass
+from hardware.services import check_class_name, track_class_name
+
+from . import lifecycle
+from .models import Rescore, Status, Submission
+
+
+@dataclass(frozen=True)
+class RescorePlan:
+    track: Track
+    previous_class: str | None
+    hardware_class: str
+    rescores: int  # scored submissions queued for a re-score
+    moved_waiting: int  # waiting uploads that will now be scored on the new class
+    already_there: int  # scored on the new class already (nothing to do)
+
+
+class RescoreRefused(Exception):
+    pass
+
+
+def rescore_track(track: Track, hardware_class: str, *,
+                  require_known_class: bool = True) -> RescorePlan:
+    """Move ``track`` to ``hardware_class`` and queue a re-score of each of its scored
+    submissions not scored there yet; tokens go to the class's queue when this commits."""
+    try:
+        check_class_name(hardware_class)
+    except ValueError as exc:
+        raise RescoreRefused(str(exc)) from exc
+    if require_known_class and not HardwareClass.objects.filter(name=hardware_class).exists():
+        known = ", ".join(HardwareClass.objects.values_list("name", flat=True)) or "none yet"
+        raise RescoreRefused(
+            f"no worker of hardware class {hardware_class!r} has started (known classes: "
+            f"{known}); start one with ARENA_HARDWARE_CLASS={hardware_class}, or pass "
+            "--before-worker to queue the re-scores for it now")
+    from .tasks import send_tokens
+
+    with transaction.atomic():
+        locked = Track.objects.select_for_update().get(pk=track.pk)
+        previous = track_class_name(locked)
+        locked.hardware_class = hardware_class
+        locked.save(update_fields=["hardware_class"])
+        scored = Submission.objects.filter(track=locked, status__in=lifecycle.SCORED_STATUSES)
+        already = scored.filter(score__hardware_class=hardware_class)
+        ids = list(scored.exclude(pk__in=already.values("pk")).order_by("created_at", "id")
+                   .values_list("id", flat=True))
+        # Re-scores still waiting for an earlier target follow the track to the new class.
+        retargeted = Rescore.objects.filter(submission__track=locked,
+                                            state=Rescore.State.QUEUED).exclude(
+            hardware_class=hardware_class).update(hardware_class=hardware_class)
+        queued = lifecycle.queue_rescores(ids, hardware_class)
+        # Their tokens went to the old class's queue; the new class needs its own.
+        waiting = Submission.objects.filter(track=locked, status=Status.QUEUED).count()
+        tokens = len(queued) + retargeted + waiting
+        transaction.on_commit(lambda: send_tokens(hardware_class, tokens))
+    track.refresh_from_db()
+    return RescorePlan(track, previous, hardware_class, len(queued) + retargeted, waiting,
+                       already.count())
+
+
+def rescore_progress(track: Track) -> dict[str, int]:
+    """The track's re-scores by state (queued, scoring, done, failed)."""
+    rows = (Rescore.objects.filter(submission__track=track).values("state")
+            .annotate(n=Count("id")))
+    counts = {state: 0 for state in Rescore.State.values}
+    counts.update({row["state"]: row["n"] for row in rows})
+    counts["scored_elsewhere"] = Submission.objects.filter(
+        track=track, status__in=lifecycle.SCORED_STATUSES).exclude(
+        Q(score__hardware_class=track.hardware_class)).count() if track.hardware_class else 0
+    return counts
