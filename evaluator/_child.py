@@ -90,7 +90,10 @@ def main(argv: list[str]) -> int:
         channel.send({"stage": name, **info})
 
     try:
-        metrics = _evaluate.score_in_process(model_bytes, job, hidden, stage)
+        if job.get("calibrate"):  # no model: the reference alone, timed as in a scoring run
+            metrics = _evaluate.calibrate_in_process(job, stage)
+        else:
+            metrics = _evaluate.score_in_process(model_bytes, job, hidden, stage)
     except _evaluate.ModelFault as fault:
         channel.send({"result": {"status": "fault", "kind": fault.kind, "message": str(fault)}})
         return 0

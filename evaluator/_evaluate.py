@@ -51,7 +51,9 @@ class RuntimeFailure(Exception):
 
 
 def load_splits(job: dict) -> dict:
-    """Both halves of the hidden set, read from the prepared data directory."""
+    """Both halves of the hidden set, read from the prepared data directory (none to calibrate)."""
+    if job.get("calibrate"):
+        return {}
     return {split: load_hidden(job["task"], split, job.get("data_dir")) for split in SPLITS}
 
 
@@ -207,6 +209,23 @@ class StageClock:
         self._current, self._started = name, now
         if name is not None:
             self.report(name, **info)
+
+
+def calibrate_in_process(job: dict, report: Callable) -> dict:
+    """The task's reference model timed by the scoring protocol, against a second session of itself
+    (so the loop, the interleaving and the machine state are those of a scoring run)."""
+    stage = StageClock(report)
+    task = get_task(job["task"])
+    protocol = LatencyProtocol.from_dict(job["protocol"])
+    stage("calibrating")
+    model = make_session(reference_model(task.name))
+    reference = make_session(reference_model(task.name))
+    feed = {INPUT_NAME: reference_input(task.name)}
+    latency = measure_latency(lambda: model.run(None, feed), lambda: reference.run(None, feed),
+                              protocol)
+    stage(None)
+    return {"stage_seconds": stage.seconds, "latency": latency,
+            "versions": {"onnxruntime": onnxruntime.__version__}}
 
 
 def score_in_process(model_bytes: bytes, job: dict, hidden: dict, report: Callable) -> dict:

@@ -5,6 +5,8 @@ Fixed interface (other tools depend on it)::
     python -m evaluator validate MODEL --task TASK [--json]
     python -m evaluator score MODEL --task TASK [--split public|private|all] [--data-dir DIR]
                                    [--json] [--quick] [--timeout S] [--memory-mb MB]
+                                   [--latency-limit-ms MS]
+    python -m evaluator calibrate [--task TASK ...] [--quick] [--json]
     python -m evaluator datasets fetch|import --from DIR|info [--data-dir DIR]
 
 Exit status: 0 valid / scored; 2 the model was rejected or failed in the sandbox (or a usage
@@ -47,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="a few latency runs only (fast, noisy: not for comparisons)")
     scored.add_argument("--timeout", type=float, default=None, help="wall-clock limit in seconds")
     scored.add_argument("--memory-mb", type=int, default=None, help="address-space limit in MB")
+    scored.add_argument("--latency-limit-ms", type=float, default=None,
+                        help="the track's latency limit (default 100 ms): a first batch-1 "
+                             "inference 20x over it (at least 5 s) ends the scoring as too slow")
+    calibrate = commands.add_parser(
+        "calibrate", help="time each task's reference model on this machine (its hardware class)")
+    calibrate.add_argument("--task", action="append", choices=sorted(TASKS), default=None,
+                           help="a task to calibrate (repeatable; default: every task)")
+    calibrate.add_argument("--quick", action="store_true", help="a few runs only (noisy)")
+    calibrate.add_argument("--json", action="store_true", help="print one JSON object")
     commands.add_parser("datasets", add_help=False, help="fetch, import or inspect the datasets")
     return parser
 
@@ -70,6 +81,12 @@ def _number(value, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def _interval(values) -> str:
+    if not values:
+        return ""
+    return f" [{_number(values[0])}, {_number(values[1])}]"
+
+
 def _score_table(card: dict) -> Table:
     language = card["bits_per_char"] is not None
     table = Table(title=f"{card['task']} scorecard (split: {card['split']})")
@@ -78,17 +95,29 @@ def _score_table(card: dict) -> Table:
     rows = [
         ("accuracy", _number(card["accuracy"])),
         *([("bits per char", _number(card["bits_per_char"]))] if language else []),
-        ("latency median (ms)", _number(card["latency_ms"])),
+        ("latency median (ms) [95% CI]", _number(card["latency_ms"]) + _interval(
+            card.get("latency_ci_ms"))),
         ("latency p90 / mean (ms)",
          f"{_number(card['latency_p90_ms'])} / {_number(card['latency_mean_ms'])}"),
         ("reference latency (ms)", _number(card["reference_latency_ms"])),
-        ("speed index", _number(card["speed_index"])),
+        ("speed index [95% CI]", _number(card["speed_index"]) + _interval(
+            card.get("speed_index_ci"))),
         ("size (deflate bytes)", _number(card["size_bytes"])),
         ("raw bytes", _number(card["raw_bytes"])),
         ("parameters (non-zero)", f"{_number(card['params'])} ({_number(card['nonzero_params'])})"),
         ("peak memory (MB)", _number(card["peak_memory_mb"])),
         ("throughput (samples/s)", _number(card["throughput"])),
     ]
+    numerics = card.get("numerics")
+    if numerics:
+        rows.append(("numerics (max logit diff, agreement)",
+                     f"{_number(numerics['max_abs_diff'], 3)} (tolerance "
+                     f"{_number(numerics['tolerance'], 3)}), {numerics['class_agreement']:.0%} "
+                     f"{'ok' if numerics['ok'] else 'DIFFERS'}"))
+    provenance = card.get("provenance") or {}
+    if provenance.get("hardware_class"):
+        rows.append(("hardware class", f"{provenance['hardware_class']} "
+                                       f"({provenance.get('cpu_count')} cores)"))
     for half in ("public", "private"):
         values = card["splits"][half]
         text = f"{_number(values['accuracy'])} on {_number(values['count'])}"
@@ -111,7 +140,8 @@ def _score(args: argparse.Namespace, console: Console) -> int:
     protocol = LatencyProtocol.quick() if args.quick else LatencyProtocol.standard()
     try:
         card = score(model, args.task, split=args.split, data_dir=args.data_dir, protocol=protocol,
-                     timeout_s=args.timeout, memory_limit_mb=args.memory_mb)
+                     timeout_s=args.timeout, memory_limit_mb=args.memory_mb,
+                     latency_limit_ms=args.latency_limit_ms)
     except ScoringError as error:
         if args.json:
             print(json.dumps({"task": args.task, "split": args.split, "valid": None,
@@ -127,7 +157,35 @@ def _score(args: argparse.Namespace, console: Console) -> int:
     else:
         console.print(f"FAILED ({card['failure_kind']}): {card['error']}", highlight=False,
                       markup=False)
+    if not args.json:  # shown whether or not the model was ranked
+        for warning in card.get("warnings") or []:
+            console.print(f"warning: {warning}", highlight=False, markup=False)
     return EXIT_OK if card["valid"] else EXIT_REJECTED
+
+
+def _calibrate(args: argparse.Namespace, console: Console) -> int:
+    from evaluator.calibration import calibrate_reference
+    from evaluator.scoring import LatencyProtocol, ScoringError
+
+    protocol = LatencyProtocol.quick() if args.quick else LatencyProtocol.standard()
+    results = []
+    try:
+        for task in args.task or sorted(TASKS):
+            results.append(calibrate_reference(task, protocol))
+    except ScoringError as error:
+        print(f"internal error: {error}", file=sys.stderr)
+        return EXIT_INTERNAL
+    if args.json:
+        print(json.dumps({"calibrations": results}))
+        return EXIT_OK
+    table = Table(title=f"reference latency on {results[0]['hardware_class']}")
+    for column in ("task", "reference latency (ms)", "95% CI (ms)"):
+        table.add_column(column)
+    for row in results:
+        table.add_row(row["task"], _number(row["reference_latency_ms"]),
+                      _interval(row["reference_latency_ci_ms"]).strip())
+    console.print(table)
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     console = Console()
+    if args.command == "calibrate":
+        return _calibrate(args, console)
     try:
         return _validate(args, console) if args.command == "validate" else _score(args, console)
     except Exception as error:  # an evaluator bug: say so, exit 1, keep the traceback short

@@ -667,6 +667,34 @@ def endless_loop() -> bytes:
     return _bytes(_model(nodes, [_image_input(1, 28)], [_scores_output()], inits))
 
 
+def batch_cubed_loop(per_image_cubed: int = 200) -> bytes:
+    """A Loop of ``per_image_cubed * N**3`` trips for a batch of N: quick at batch 1 (the probe),
+    endless in practice at the accuracy pass's batch of 60 (about 43 million trips)."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Identity", ["carried_in"], ["carried_out"])],
+        "loop_body",
+        [helper.make_tensor_value_info("iteration", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("carried_in", TensorProto.FLOAT, [BATCH, 10])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("carried_out", TensorProto.FLOAT, [BATCH, 10])],
+    )
+    nodes, inits = _linear_parts(784, out="pre_scores")
+    nodes += [
+        helper.make_node("Shape", ["image"], ["image_shape"]),
+        helper.make_node("Gather", ["image_shape", "zero"], ["batch"]),
+        helper.make_node("Mul", ["batch", "batch"], ["batch2"]),
+        helper.make_node("Mul", ["batch2", "batch"], ["batch3"]),
+        helper.make_node("Mul", ["batch3", "per_image_cubed"], ["trips"]),
+        helper.make_node("Loop", ["trips", "keep_going", "pre_scores"], ["scores"],
+                         name="cubed", body=body),
+    ]
+    inits += [_const("zero", 0), _const("per_image_cubed", per_image_cubed),
+              numpy_helper.from_array(np.array(True), "keep_going")]
+    return _bytes(_model(nodes, [_image_input(1, 28)], [_scores_output()], inits))
+
+
 def nan_outputs() -> bytes:
     """Scores multiplied by Log(-1): every output is NaN."""
     nodes, inits = _linear_parts(784, out="pre_scores")

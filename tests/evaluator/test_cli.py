@@ -28,7 +28,7 @@ def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli-models")
     paths = {}
     for name, build in (("good", model_zoo.mnist_cnn), ("custom", model_zoo.custom_domain_op),
-                        ("nan", model_zoo.nan_outputs)):
+                        ("nan", model_zoo.nan_outputs), ("endless", model_zoo.endless_loop)):
         paths[name] = folder / f"{name}.onnx"
         paths[name].write_bytes(build())
     return paths
@@ -47,8 +47,34 @@ def test_score_json_exit_0_with_the_issue_keys(models, tiny_data_dir):
 def test_score_table_for_people(models, tiny_data_dir):
     done = _run("score", models["good"], "--task", "mnist", "--data-dir", tiny_data_dir, "--quick")
     assert done.returncode == 0, done.stderr
-    for words in ("accuracy", "speed index", "latency median", "public half"):
+    for words in ("accuracy", "speed index", "latency median", "public half", "95% CI",
+                  "numerics", "hardware class"):
         assert words in done.stdout
+
+
+def test_latency_limit_sets_the_probe_deadline(models, tiny_data_dir):
+    done = _run("score", models["endless"], "--task", "mnist", "--data-dir", tiny_data_dir,
+                "--json", "--quick", "--latency-limit-ms", "300")
+    assert done.returncode == 2, done.stderr
+    card = json.loads(done.stdout)
+    assert card["failure_kind"] == "too_slow" and "300 ms" in card["error"]
+    assert "still running after 6.0 s" in card["error"]  # 20 x 300 ms
+    assert card["sandbox"]["probe_deadline_s"] == 6.0
+
+
+def test_calibrate_times_the_reference_in_the_sandbox():
+    done = _run("calibrate", "--task", "mnist", "--quick", "--json")
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)["calibrations"]
+    from evaluator.hardware import cpu_features, hardware_class
+
+    assert row["task"] == "mnist" and row["hardware_class"] == hardware_class()
+    assert row["cpu_features"] == cpu_features()
+    low, high = row["reference_latency_ci_ms"]
+    assert 0 < low <= row["reference_latency_ms"] <= high
+    assert row["pinned_cpu"] is not None
+    table = _run("calibrate", "--task", "cifar10", "--quick")
+    assert table.returncode == 0 and "cifar10" in table.stdout and "reference latency" in table.stdout
 
 
 def test_rejected_model_exits_2_and_says_why(models, tiny_data_dir):

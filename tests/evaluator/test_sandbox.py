@@ -43,8 +43,11 @@ def test_endless_loop_is_killed_within_the_timeout(tiny_data_dir):
     elapsed = time.monotonic() - started
     assert card["valid"] is False and card["failure_kind"] == "timeout"
     assert "time limit" in card["error"] and "3 s" in card["error"]
-    assert elapsed < 3 + 5  # the hard kill came on time (the model would never return)
-    assert card["sandbox"]["wall_seconds"] < 3 + 2
+    # The hard kill came on time (the model would never return). The clock is the model's: it
+    # starts when the child is ready, so a slow start on a busy machine is not counted.
+    assert card["sandbox"]["model_seconds"] < 3 + 1
+    start = card["sandbox"]["wall_seconds"] - card["sandbox"]["model_seconds"]
+    assert elapsed - start < 3 + 3
 
 
 def test_allocation_sized_by_the_batch_is_contained_by_the_address_space_limit(tiny_data_dir):
@@ -192,3 +195,91 @@ def test_a_child_that_cannot_start_is_a_platform_error(monkeypatch, tiny_data_di
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
     with pytest.raises(ScoringError, match="could not start"):
         _score(model_zoo.mnist_cnn(), tiny_data_dir)
+
+
+# --- stage-aware deadlines: the probe, the time budget, and the platform's own start -------------
+
+def test_endless_model_is_answered_as_too_slow_in_seconds_not_at_the_timeout(tiny_data_dir):
+    started = time.monotonic()
+    card = _score(model_zoo.endless_loop(), tiny_data_dir, timeout_s=600, latency_limit_ms=100)
+    elapsed = time.monotonic() - started
+    assert card["valid"] is False and card["failure_kind"] == "too_slow", card["error"]
+    # The measured time in words, and why it can never be ranked.
+    assert "still running after 5.0 s" in card["error"] and "100 ms" in card["error"]
+    assert card["sandbox"]["probe_deadline_s"] == 5.0
+    assert card["sandbox"]["model_seconds"] < 5 + 2
+    assert elapsed < 30  # the bound, on a loaded machine too (the start is not counted)
+
+
+def test_probe_deadline_follows_the_latency_limit():
+    from evaluator.scoring import probe_deadline_s
+
+    assert probe_deadline_s(100) == 5.0  # 20 x 100 ms = 2 s, below the 5 s floor
+    assert probe_deadline_s(1000) == 20.0
+
+
+def test_the_budget_ends_a_model_slow_only_at_the_accuracy_batch(tiny_data_dir, monkeypatch):
+    import evaluator.scoring as scoring
+
+    monkeypatch.setattr(scoring, "BUDGET_SLACK_S", 1.0)
+    started = time.monotonic()
+    card = _score(model_zoo.batch_cubed_loop(), tiny_data_dir, timeout_s=600)
+    elapsed = time.monotonic() - started
+    assert card["failure_kind"] == "timeout", card["error"]
+    assert "time budget" in card["error"] and "first inference" in card["error"]
+    assert "scoring the hidden set" in card["error"]
+    budget = card["sandbox"]["time_budget_s"]
+    assert 3 < budget < 30  # QUICK's two 2 s timing loops, 1 s slack, a sub-ms inference x 632
+    assert elapsed < budget + 20
+
+
+def test_time_budget_scales_with_the_probe_and_the_task():
+    from evaluator.scoring import time_budget_s
+
+    standard = LatencyProtocol.standard()
+    fast = time_budget_s({"probe_seconds": 0.001, "samples": 10_000}, standard)
+    slow = time_budget_s({"probe_seconds": 0.1, "samples": 10_000}, standard)
+    bigger = time_budget_s({"probe_seconds": 0.1, "samples": 20_000}, standard)
+    assert fast < slow < bigger
+    assert bigger - slow == pytest.approx(4 * 0.1 * 10_000)
+    assert time_budget_s({"stage": "accuracy"}, standard) is None  # nothing measured: no budget
+
+
+def _watch(timeout_s=10.0, **deadlines):
+    from evaluator.sandbox import StageDeadlines, _Watch
+
+    return _Watch(SandboxLimits(timeout_s=timeout_s).resolved(), StageDeadlines(**deadlines), 0.0)
+
+
+def test_deadlines_follow_the_stages():
+    watch = _watch(timeout_s=10.0, startup_s=60.0, probe_s=2.0, budget=lambda stage: 3.0)
+    assert (watch.kind, watch.at) == ("startup", 60.0)
+    watch.stage({"stage": "started"}, 30.0)
+    assert (watch.kind, watch.at) == ("startup", 60.0)  # still the platform's
+    watch.stage({"stage": "ready"}, 50.0)  # a slow start: the model's clock starts only now
+    assert (watch.kind, watch.at) == ("timeout", 60.0)
+    watch.stage({"stage": "loading"}, 51.0)
+    watch.stage({"stage": "probe"}, 52.0)
+    assert (watch.kind, watch.at) == ("probe", 54.0)
+    watch.stage({"stage": "accuracy", "probe_seconds": 0.001, "samples": 5}, 52.5)
+    assert (watch.kind, watch.at, watch.budget_s) == ("budget", 55.5, 3.0)
+    watch.stage({"stage": "latency"}, 55.0)
+    assert watch.kind == "budget"
+    # The model's timeout caps every model deadline.
+    capped = _watch(timeout_s=1.0, probe_s=5.0)
+    capped.stage({"stage": "ready"}, 0.0)
+    capped.stage({"stage": "probe"}, 0.5)
+    assert (capped.kind, capped.at) == ("timeout", 1.0)
+
+
+def test_a_child_not_ready_by_the_platforms_deadline_is_a_platform_error(tiny_data_dir):
+    from evaluator.sandbox import StageDeadlines
+    from evaluator.scoring import ScoringError
+
+    job = {"task": "mnist", "data_dir": str(tiny_data_dir), "protocol": QUICK.to_dict(),
+           "context_length": None}
+    outcome = run_child(job, model_zoo.mnist_linear(), LIMITS, StageDeadlines(startup_s=0.05))
+    assert outcome.expired == "startup" and outcome.timed_out and outcome.result is None
+    assert outcome.model_seconds is None  # the model never ran
+    with pytest.raises(ScoringError, match="not ready within"):
+        _failure_without_result(outcome, LIMITS)
