@@ -141,15 +141,23 @@ class ArenaClient:
         return self._request("GET", f"submissions/{submission_id}/")
 
     def wait(self, submission_id: int, *, poll_seconds: float = 2.0, timeout: float = 1800.0,
-             on_status: Callable[[str], None] | None = None) -> dict:
-        """Poll until the submission reaches a terminal status; return its last state."""
+             on_status: Callable[[str], None] | None = None,
+             on_update: Callable[[dict], None] | None = None) -> dict:
+        """Poll until the submission reaches a terminal status; return its last state.
+
+        ``on_status`` gets each new status; ``on_update`` the whole submission whenever its
+        status or its place in the queue (``queue_position``) changes."""
         deadline = time.monotonic() + timeout
         last = None
+        last_place = None
         while True:
             body = self.submission(submission_id)
             if body["status"] != last and on_status is not None:
                 on_status(body["status"])
-            last = body["status"]
+            place = (body["status"], body.get("queue_position"))
+            if place != last_place and on_update is not None:
+                on_update(body)
+            last, last_place = body["status"], place
             if last in TERMINAL_STATUSES:
                 return body
             if time.monotonic() > deadline:

@@ -45,17 +45,48 @@ def run(args: argparse.Namespace) -> int:
     try:
         client = ArenaClient(resolve_settings(args.server, args.token))
         submission = _upload(console, client, args)
-        console.print(f"submission {submission['id']}: {submission['status']}")
+        console.print(f"submission {submission['id']}: {describe_wait(submission)}")
         if args.no_wait or submission["status"] == "rejected":
             return _finish(console, client, args, submission)
+        shown = [describe_wait(submission)]
+
+        def update(body: dict) -> None:
+            text = describe_wait(body)
+            status.update(f"submission {body['id']}: {text}...")
+            if body["status"] == "queued" and text != shown[-1]:
+                console.print(f"submission {body['id']}: {text}")  # the queue moved: say so
+            shown.append(text)
+
         with console.status("waiting for the scores...") as status:
-            submission = client.wait(
-                submission["id"], poll_seconds=args.poll, timeout=args.timeout,
-                on_status=lambda s: status.update(f"submission {submission['id']}: {s}..."))
+            submission = client.wait(submission["id"], poll_seconds=args.poll,
+                                     timeout=args.timeout, on_update=update)
         return _finish(console, client, args, submission)
     except ClientError as error:
         console.print(f"[bold red]arena submit: {error}[/bold red]")
         return 1
+
+
+def describe_wait(submission: dict) -> str:
+    """The status in words, with the queue position and the estimated wait while queued."""
+    status = submission["status"]
+    position = submission.get("queue_position")
+    if status != "queued" or not position:
+        return status
+    ahead = position - 1
+    text = f"queued at position {position} (" + (
+        "next to be scored)" if ahead == 0 else f"{ahead} ahead)")
+    wait = submission.get("estimated_wait_seconds")
+    if wait is not None:
+        text += f", about {_duration(wait)} until scored"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(round(seconds), 1)} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _upload(console, client, args) -> dict:
@@ -103,8 +134,14 @@ def _print_scores(console, submission: dict) -> None:
         parts.append(f"{public['bits_per_char']:.3f} bits/char")
     if scores.get("latency_ms") is not None:
         parts.append(f"latency {scores['latency_ms']:.3f} ms")
+    if scores.get("normalized_latency_ms") is not None:
+        # The figure the latency limit is checked on (comparable across workers and hours).
+        parts.append(f"normalized latency {scores['normalized_latency_ms']:.3f} ms"
+                     + (f" on {scores['hardware_class']}" if scores.get("hardware_class") else ""))
     if scores.get("speed_index") is not None:
         parts.append(f"speed index {scores['speed_index']:.2f}")
     if scores.get("size_bytes") is not None:
         parts.append(f"size {scores['size_bytes']:,} bytes")
     console.print(f"[bold green]{submission['status']}[/bold green]: " + ", ".join(parts) + over)
+    for warning in scores.get("warnings") or []:
+        console.print(f"[yellow]warning[/yellow]: {warning}")

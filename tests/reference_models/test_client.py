@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 import pytest
 import requests
@@ -91,17 +92,48 @@ def test_unreachable_server_is_a_clear_error(tmp_path, capsys):
     assert "cannot reach the server" in capsys.readouterr().out
 
 
+def test_the_wait_is_described_with_the_queue_position_and_the_estimate():
+    from reference_models.commands.submit import describe_wait
+
+    assert describe_wait({"status": "scoring", "queue_position": None}) == "scoring"
+    assert describe_wait({"status": "queued", "queue_position": 1,
+                          "estimated_wait_seconds": None}) == (
+        "queued at position 1 (next to be scored)")
+    assert describe_wait({"status": "queued", "queue_position": 3,
+                          "estimated_wait_seconds": 150.0}) == (
+        "queued at position 3 (2 ahead), about 2 min until scored")
+    assert describe_wait({"status": "queued", "queue_position": 2,
+                          "estimated_wait_seconds": 12.4}).endswith("about 12 s until scored")
+
+
 # ===================================================================== live platform
 @pytest.fixture
 def live_platform(tmp_path, prepared_mnist_dir):
     """gunicorn + a Celery worker on the embedded default; yields (base URL, student token)."""
-    env = stack.stack_env(ARENA_VAR_DIR=tmp_path / "var", ARENA_DATA_DIR=prepared_mnist_dir)
+    yield from _live_platform(tmp_path, prepared_mnist_dir, worker=True)
+
+
+@pytest.fixture
+def live_web(tmp_path, prepared_mnist_dir):
+    """Like ``live_platform`` without a worker: yields (base URL, token, logs, start_worker)."""
+    yield from _live_platform(tmp_path, prepared_mnist_dir, worker=False)
+
+
+def _live_platform(tmp_path, data_dir, worker: bool):
+    env = stack.stack_env(ARENA_VAR_DIR=tmp_path / "var", ARENA_DATA_DIR=data_dir)
     stack.manage(env, "migrate", "--noinput", "-v", "0")
     token = stack.manage(env, "create_user", "ann").strip()
-    stack.manage(env, "create_competition", "course", "--title", "Course", "--tracks", "mnist")
+    stack.manage(env, "create_competition", "course", "--title", "Course", "--tracks", "mnist",
+                 "--daily-limit", "10")
     port = stack.free_port()
     logs = (tmp_path / "worker.log", tmp_path / "web.log")
-    worker = stack.start_worker(env, logs[0])
+    workers = []
+
+    def start_worker():
+        workers.append(stack.start_worker(env, logs[0]))
+
+    if worker:
+        start_worker()
     web = stack.start_web(env, port, logs[1])
     base = f"http://127.0.0.1:{port}"
 
@@ -113,10 +145,41 @@ def live_platform(tmp_path, prepared_mnist_dir):
 
     try:
         stack.wait_for(answers, 60, "gunicorn to answer", logs, every=0.2)
-        yield base, token, logs
+        yield (base, token, logs) if worker else (base, token, logs, start_worker)
     finally:
         stack.stop(web)
-        stack.stop(worker)
+        for process in workers:
+            stack.stop(process)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_submit_prints_the_queue_position_and_the_wait(live_web, tmp_path, capsys,
+                                                      monkeypatch):
+    base, token, logs, start_worker = live_web
+    monkeypatch.setenv("COLUMNS", "200")
+    model = tmp_path / "model.onnx"
+    model.write_bytes(GOOD_MODELS["mnist_linear"]())
+    common = ["--competition", "course", "--track", "mnist", "--server", base, "--token", token]
+    # No worker yet: the uploads wait, and say where they stand.
+    assert main(["submit", str(model), "--no-wait", *common]) == 0
+    assert "queued at position 1 (next to be scored)" in capsys.readouterr().out
+    assert main(["submit", str(model), "--no-wait", *common]) == 0
+    assert "queued at position 2 (1 ahead)" in capsys.readouterr().out
+    # The third waits; a worker starts meanwhile and the queue moves under it.
+    timer = threading.Timer(2.0, start_worker)
+    timer.start()
+    try:
+        code = main(["submit", str(model), *common, "--poll", "0.2", "--timeout", "180"])
+    finally:
+        timer.join()
+    out = capsys.readouterr().out
+    assert code == 0, out + "".join(log.read_text()[-3000:] for log in logs if log.exists())
+    assert "queued at position 3 (2 ahead)" in out, out
+    # Once a run has finished the estimate is shown (position x the class's mean run time).
+    assert re.search(r"queued at position 1 \(next to be scored\), about \d+ (s|min) until "
+                     r"scored", out), out
+    assert re.search(r"scored.*accuracy", out), out
 
 
 @pytest.mark.integration
