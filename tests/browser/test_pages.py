@@ -2,11 +2,16 @@
 against the real platform: gunicorn, a Celery worker process and the embedded default (a SQLite
 file and the filesystem broker). A student logs in, drops an MNIST model on the upload form, sees
 its status go to scored without reloading, and the leaderboard open in another tab shows its row.
+Then two more students' scorecards (overlapping speed intervals, one with a numerics warning) are
+recorded through the platform's lifecycle: the open speed board shows them tied, naming the
+hardware class the worker registered, and the student's page shows the warning.
 Screenshots of both pages, desktop and phone sized, go to /tmp for a person to look at.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -33,7 +38,8 @@ def platform_url(tmp_path, prepared_mnist_dir):
     instructor baseline; yields (base URL, logs)."""
     env = stack.stack_env(ARENA_VAR_DIR=tmp_path / "var", ARENA_DATA_DIR=prepared_mnist_dir)
     stack.manage(env, "migrate", "--noinput", "-v", "0")
-    stack.manage(env, "create_user", "ann", "--password", PASSWORD)
+    for student in ("ann", "bob", "cat"):
+        stack.manage(env, "create_user", student, "--password", PASSWORD)
     teacher_token = stack.manage(env, "create_user", "teacher", "--role", "instructor").strip()
     stack.manage(env, "create_competition", "course", "--title", "Course competition",
                  "--description", "Small MNIST models, ranked live.", "--tracks", "mnist",
@@ -50,10 +56,56 @@ def platform_url(tmp_path, prepared_mnist_dir):
             data={"competition": "course", "track": "mnist", "baseline": "true"},
             files={"file": ("linear-baseline.onnx", GOOD_MODELS["mnist_linear"]())}, timeout=60)
         assert baseline.status_code == 201, baseline.text
-        yield base, logs
+        yield base, logs, env
     finally:
         stack.stop(web)
         stack.stop(worker)
+
+
+SATURATION = ("This model's INT8 kernels saturate on this CPU: its logits differ by up to 1.15 "
+              "from the exact execution of the same graph. Quantize weights to 7 bits "
+              "(reduce_range); see docs/compression.md.")
+# Scorecards recorded through the lifecycle, as a worker records the evaluator's: bob's and cat's
+# speed intervals overlap (a tie on the speed board); cat's carries a numerics warning.
+RECORDED = [
+    {"user": "bob", "label": "bob-fast.onnx", "speed_index": 2.0, "ci": [1.92, 2.08],
+     "size_bytes": 20_000, "warnings": []},
+    {"user": "cat", "label": "cat-int8.onnx", "speed_index": 1.95, "ci": [1.88, 2.02],
+     "size_bytes": 10_000, "warnings": [SATURATION]},
+]
+RECORD_SCRIPT = """
+import json
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from competitions.models import Track
+from hardware.models import HardwareClass
+from submissions import lifecycle
+from submissions.models import Status, Submission
+from tests.platform.helpers import scorecard
+
+track = Track.objects.get(competition__slug="course", slug="mnist")
+scored_on = HardwareClass.objects.order_by("first_seen", "id").first().name
+numerics = {"inputs": 64, "max_abs_diff": 1.15, "class_agreement": 0.95, "tolerance": 0.06,
+            "ok": False, "reference": "onnxruntime, graph optimizations off"}
+for row in json.loads(%r):
+    # Made in the scoring state with its claim token, so the running worker never takes it.
+    submission = Submission.objects.create(
+        track=track, user=get_user_model().objects.get(username=row["user"]), label=row["label"],
+        sha256="0" * 64, size_bytes=row["size_bytes"], artifact_path="none",
+        status=Status.SCORING, attempts=1, scoring_started_at=timezone.now())
+    card = scorecard(accuracy=0.95, latency_ms=0.021, size_bytes=row["size_bytes"],
+                     speed_index=row["speed_index"], speed_index_ci=row["ci"],
+                     warnings=row["warnings"], numerics=numerics if row["warnings"] else None,
+                     provenance={"hardware_class": scored_on})
+    print("RECORDED", row["user"], lifecycle.record_scorecard(submission.pk, 1, card, scored_on),
+          scored_on)
+"""
+
+
+def record_scorecards(env: dict) -> list[list[str]]:
+    """[user, new status, hardware class] of each recorded scorecard."""
+    out = stack.manage(env, "shell", "-v", "0", "-c", RECORD_SCRIPT % json.dumps(RECORDED))
+    return [line.split()[1:] for line in out.splitlines() if line.startswith("RECORDED ")]
 
 
 def _answers(base: str) -> bool:
@@ -125,7 +177,7 @@ def test_student_uploads_through_the_form_and_the_leaderboard_updates_itself(
     # Every page update here waits on a poll or a real worker; give a slow CI machine room.
     expect.set_options(timeout=15_000)
 
-    base, logs = platform_url
+    base, logs, env = platform_url
     context = browser.new_context(viewport=DESKTOP)
     board = context.new_page()
     board.goto(f"{base}/c/course/")
@@ -143,7 +195,7 @@ def test_student_uploads_through_the_form_and_the_leaderboard_updates_itself(
     board.keyboard.press("ArrowRight")
     expect(board.get_by_role("tab", name="Speed")).to_have_attribute("aria-selected", "true")
     expect(board.get_by_role("tab", name="Speed")).to_be_focused()
-    expect(board.locator('th[aria-sort="ascending"]')).to_have_text("Latency")
+    expect(board.locator('th[aria-sort="ascending"]')).to_have_text(re.compile(r"^Latency"))
     assert "category=speed" in board.url
     board.keyboard.press("ArrowLeft")
     expect(board.locator('th[aria-sort="descending"]')).to_have_text("Accuracy")
@@ -194,4 +246,34 @@ def test_student_uploads_through_the_form_and_the_leaderboard_updates_itself(
     assert width <= PHONE["width"], f"the student page is {width} px wide on a phone"
     phone_page.screenshot(path=str(SCREENSHOTS / "arena-student-phone.png"), full_page=True)
     phone.close()
+
+    # Two more scorecards: overlapping speed intervals (tied) and a numerics warning.
+    board.get_by_role("tab", name="Speed").click()
+    expect(board.locator("td.empty")).to_have_text("No eligible submissions yet.")
+    recorded = record_scorecards(env)
+    assert [row[:2] for row in recorded] == [["bob", "scored"], ["cat", "scored"]], recorded
+    scored_on = recorded[0][2]
+    # The open speed board picks them up by itself: one rank, marked tied, smaller model first.
+    expect(board.locator('tr[data-username="cat"] td').first).to_have_text("1 tied")
+    expect(board.locator('tr[data-username="bob"] td').first).to_have_text("1 tied")
+    expect(board.locator("tbody tr").first).to_have_attribute("data-username", "cat")
+    expect(board.locator(".tie-note")).to_contain_text("overlapping 95% intervals")
+    expect(board.locator("p.hardware")).to_contain_text(scored_on)
+    expect(board.locator("p.hardware")).to_contain_text("reference model runs in")
+    assert board.evaluate("window.loadedOnce") is True
+    board.screenshot(path=str(SCREENSHOTS / "arena-leaderboard-tie-desktop.png"), full_page=True)
+
+    cat = browser.new_context(viewport=DESKTOP).new_page()
+    cat.goto(f"{base}/accounts/login/?next=/c/course/me/")
+    cat.get_by_label("Username").fill("cat")
+    cat.get_by_label("Password").fill(PASSWORD)
+    cat.get_by_role("button", name="Log in").click()
+    warning = cat.locator('li.submission:has-text("cat-int8.onnx")').get_by_role("note")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("INT8 kernels saturate on this CPU")
+    expect(warning).to_contain_text("Quantize weights to 7 bits")
+    expect(cat.locator('li.submission:has-text("cat-int8.onnx") dl.scores')).to_contain_text(
+        "Numerics check")
+    cat.screenshot(path=str(SCREENSHOTS / "arena-student-warning-desktop.png"), full_page=True)
+    cat.context.close()
     context.close()

@@ -48,6 +48,7 @@ def test_an_empty_board_still_draws_axes():
 def test_number_formats_use_decimal_megabytes():
     assert percent(0.98765) == "98.77%" and percent(None) == "—"
     assert milliseconds(0.0123) == "0.012 ms" and milliseconds(12.345) == "12.35 ms"
+    assert milliseconds(0.000088) == "0.088 µs" and milliseconds(0.00952) == "9.52 µs"
     assert megabytes(999) == "999 B" and megabytes(42_000) == "42.0 kB"
     assert megabytes(10_000_000) == "10.00 MB"
     assert per_mb(32.66) == "32.7 per MB" and per_mb(12_345.6) == "12,346 per MB"

@@ -19,6 +19,8 @@ def percent(value: float | None, digits: int = 2) -> str:
 def milliseconds(value: float | None) -> str:
     if value is None:
         return "—"
+    if value < 0.01:  # a normalized latency of a very fast model: three figures, not "0.000 ms"
+        return f"{value * 1000:.3g} µs"
     return f"{value:.3f} ms" if value < 1 else f"{value:.2f} ms"
 
 
