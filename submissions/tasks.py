@@ -10,7 +10,6 @@ only reads the artifact and the track before the run and writes the scorecard af
 
 from __future__ import annotations
 
-import inspect
 import logging
 
 from celery import shared_task
@@ -47,14 +46,12 @@ def run_evaluator(submission_id: int, hardware_class: str | None = None) -> dict
         # The first run of a task on a class measures the class's reference latency first.
         hardware.reference_latency_ms(hardware_class, track.task, measure=True)
     model_bytes = read_artifact(submission.artifact_path)
-    extra = {}
-    if "latency_limit_ms" in inspect.signature(score).parameters:  # evaluators before issue 9
-        extra["latency_limit_ms"] = track.max_latency_ms
     return score(
         model_bytes, track.task, split="all",
         data_dir=settings.ARENA_DATA_DIR, protocol=latency_protocol(),
         timeout_s=settings.ARENA_SCORING_TIMEOUT_S,
-        memory_limit_mb=settings.ARENA_SCORING_MEMORY_MB, **extra,
+        memory_limit_mb=settings.ARENA_SCORING_MEMORY_MB,
+        latency_limit_ms=track.max_latency_ms,
     )
 
 
