@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from web.chart import Point, accuracy_ticks, build_chart, latency_range, latency_ticks, radius
+from web.chart import (
+    Point,
+    accuracy_ticks,
+    build_chart,
+    latency_label,
+    latency_range,
+    latency_ticks,
+    radius,
+)
 from web.templatetags.arena_format import megabytes, milliseconds, per_mb, percent
 
 
@@ -49,6 +57,9 @@ def test_number_formats_use_decimal_megabytes():
     assert percent(0.98765) == "98.77%" and percent(None) == "—"
     assert milliseconds(0.0123) == "0.012 ms" and milliseconds(12.345) == "12.35 ms"
     assert milliseconds(0.000088) == "0.088 µs" and milliseconds(0.00952) == "9.52 µs"
+    assert latency_label(0.00001) == "0.01 µs" and latency_label(0.0005) == "0.5 µs"
+    assert latency_label(0.005) == "5 µs" and latency_label(0.01) == "0.01 ms"
+    assert latency_label(20.0) == "20 ms"
     assert megabytes(999) == "999 B" and megabytes(42_000) == "42.0 kB"
     assert megabytes(10_000_000) == "10.00 MB"
     assert per_mb(32.66) == "32.7 per MB" and per_mb(12_345.6) == "12,346 per MB"
