@@ -120,7 +120,7 @@ def is_power_of_ten(value: float) -> bool:
 
 def latency_label(value: float) -> str:
     # Normalized latencies of fast models reach microseconds: "10 µs" reads, "1e-05 ms" does not.
-    if value < 0.01 * 0.9999:  # the same cut as the tables (arena_format.milliseconds)
+    if value < 0.001 * 0.9999:  # below the 0.001 ms that reads well
         return f"{value * 1000:g} µs"
     return f"{value:g} ms"
 
