@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Score, Submission
+from .models import Rescore, Score, Submission
 
 
 class ScoreInline(admin.StackedInline):
@@ -10,13 +10,21 @@ class ScoreInline(admin.StackedInline):
     readonly_fields = [field.name for field in Score._meta.fields]
 
 
+class RescoreInline(admin.TabularInline):
+    model = Rescore
+    extra = 0
+    can_delete = False
+    fields = ("hardware_class", "state", "attempts", "error", "created_at", "finished_at")
+    readonly_fields = fields
+
+
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
     list_display = ("id", "user", "track", "status", "is_baseline", "created_at")
     list_filter = ("status", "is_baseline", "track__competition")
     search_fields = ("user__username", "sha256", "label")
     readonly_fields = [field.name for field in Submission._meta.fields]
-    inlines = [ScoreInline]
+    inlines = [ScoreInline, RescoreInline]
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("user", "track__competition")

@@ -40,7 +40,8 @@ def stuck_cutoff():
 def claim(submission_id: int, also: Q | None = None) -> int | None:
     """Take the submission for scoring; the claim token, or None when it is not ours to score.
 
-    ``also``: a further condition checked in the same UPDATE (the worker's hardware class)."""
+    ``also``: a further condition checked in the same UPDATE (the worker's hardware class, as a
+    condition on ``track_id`` so the UPDATE needs no join)."""
     now = timezone.now()
     ready = Q(retry_after__isnull=True) | Q(retry_after__lte=now)
     claimable = (Q(status=Status.QUEUED) & ready) | Q(
@@ -48,8 +49,7 @@ def claim(submission_id: int, also: Q | None = None) -> int | None:
     )
     rows = Submission.objects.filter(claimable, pk=submission_id)
     if also is not None:
-        # Filtering a join inside UPDATE: Django turns it into `pk IN (subquery)`.
-        rows = rows.filter(pk__in=Submission.objects.filter(also, pk=submission_id).values("pk"))
+        rows = rows.filter(also)
     updated = rows.update(
         status=Status.SCORING, scoring_started_at=now, attempts=F("attempts") + 1,
         retry_after=None, updated_at=now,

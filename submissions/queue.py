@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from competitions.models import Track
 from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -111,9 +112,12 @@ def claim_next(class_name: str) -> Claim | None:
     class_q = class_filter(class_name, default)
     waiting = _waiting(Submission.objects.filter(class_q, claimable_filter()))
     if waiting:
+        # Checked again in the claim's UPDATE: the track may have moved to another class since.
+        still_ours = Q(track_id__in=Track.objects.filter(
+            class_filter(class_name, default, prefix="")).values("pk"))
         for candidate in fair_order(waiting, recent_claims(class_q)):
             # Lost to another worker: the next fairest one (the order of the rest still holds).
-            token = lifecycle.claim(candidate.id, class_q)
+            token = lifecycle.claim(candidate.id, still_ours)
             if token is not None:
                 return Claim("submission", candidate.id, token, candidate.id)
     now = timezone.now()

@@ -323,3 +323,43 @@ def test_a_token_of_the_default_queue_is_passed_to_the_default_class(mnist, make
     assert tasks.score_next.run(None) == "passed-on"
     assert sent[-1] == "class-a"
     assert tasks.score_next.run("class-a") == "rerouted"
+
+
+@pytest.mark.django_db
+def test_the_claim_checks_the_class_in_the_same_update(mnist, make_user):
+    from competitions.models import Track
+    from django.db.models import Q
+
+    submission = upload(mnist, make_user("ann"))
+    on_b = Q(track_id__in=Track.objects.filter(hardware_class="class-b").values("pk"))
+    assert lifecycle.claim(submission.pk, on_b) is None  # moved away: not this worker's
+    assert Submission.objects.get(pk=submission.pk).status == Status.QUEUED
+    mnist.hardware_class = "class-b"
+    mnist.save()
+    assert lifecycle.claim(submission.pk, on_b) == 1
+
+
+@pytest.mark.django_db
+def test_a_rescore_whose_worker_died_is_put_back(mnist, make_user, monkeypatch):
+    sent = []
+    monkeypatch.setattr(tasks, "send_tokens", lambda name, count=1, countdown=None:
+                        sent.append((name, count)))
+    hw("class-a")
+    hw("class-b")
+    submission = scored(mnist, make_user("ann"), "class-a")
+    rescore_track(mnist, "class-b")
+    claim = claim_next("class-b")
+    Rescore.objects.filter(pk=claim.id).update(
+        scoring_started_at=timezone.now() - timedelta(days=1))
+    sent.clear()
+    assert tasks.requeue_stuck_submissions.run() == []  # no upload was stuck...
+    assert sent == [("class-b", 1)]  # ...but the re-score was: a token to its class
+    assert Rescore.objects.get(pk=claim.id).state == "queued"
+    assert lifecycle.requeue_stuck_rescores() == []  # not sent again at once
+    again = claim_next("class-b")
+    assert (again.id, again.token) == (claim.id, 2)
+    # The stale first claim can no longer write; the second one does.
+    card = scorecard(provenance={"hardware_class": "class-b"})
+    assert lifecycle.record_rescore(claim.id, claim.token, card, "class-b") is None
+    assert lifecycle.record_rescore(again.id, again.token, card, "class-b") == "scored"
+    assert Score.objects.get(submission=submission).hardware_class == "class-b"
