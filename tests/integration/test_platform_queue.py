@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 
 import pytest
@@ -163,3 +164,31 @@ def test_concurrent_uploads_stop_exactly_at_the_quota(competition, make_user, se
     assert sorted(outcomes) == ["accepted"] * 3 + ["refused"] * 5
     counted = Submission.objects.filter(user=ann, track=track).exclude(status=Status.FAILED)
     assert counted.count() == 3
+
+
+@pytest.mark.timeout(180)
+def test_an_endless_model_is_rejected_as_too_slow_in_seconds(competition, make_user, worker_env,
+                                                             tmp_path):
+    """The worker passes the track's latency limit to the evaluator: an endless Loop is answered
+    at its first inference, not at the 600 s scoring timeout, and the student reads why."""
+    from tests.evaluator.model_zoo import BAD_MODELS
+
+    log = tmp_path / "worker.log"
+    worker = stack.start_worker({**worker_env, "ARENA_SCORING_TIMEOUT_S": "600"}, log)
+    try:
+        ann = make_user("ann")
+        body = upload(ann, BAD_MODELS["endless_loop"]())
+        assert body["status"] == "queued"
+        stack.wait_for(lambda: status_of(body["id"]) == "scoring", 90, "the claim", (log,),
+                       every=0.05)
+        claimed = time.monotonic()
+        stack.wait_for(lambda: status_of(body["id"]) != "scoring", 60, "the verdict", (log,),
+                       every=0.1)
+        wall = time.monotonic() - claimed
+        print(f"endless model: rejected {wall:.1f} s after its claim")  # shown with -s
+        detail = client_for(ann).get(f"/api/submissions/{body['id']}/").json()
+        assert (detail["status"], detail["failure_kind"]) == ("rejected", "too_slow"), detail
+        assert "100 ms" in detail["error"], detail["error"]  # the track's limit, in words
+        assert wall < 30, f"the endless model held the worker for {wall:.1f} s"
+    finally:
+        stack.stop(worker)
