@@ -8,6 +8,13 @@ the numbers the exported QDQ graph computes.
 ``fake_quantize`` is differentiable with the straight-through estimator: rounding is treated as the
 identity for the gradient, and values clipped to the ends of the range get no gradient (they could
 not move the output). That is what quantization-aware training needs.
+
+``INT8_SCHEMES`` names the integer types of an INT8 model (activations, weights). The default,
+``"u8s7"`` (uint8 activations, int8 weights limited to 7 bits, -63..63), is the one whose
+onnxruntime outputs equal the QDQ semantics on every x86 CPU: without VNNI, onnxruntime's
+uint8 x int8 kernel adds pairs of products in saturating int16 (``vpmaddubsw``), and
+255 * 127 * 2 = 64,770 overflows it while 255 * 63 * 2 = 32,130 never does. See
+docs/compression.md ("Portable INT8") for the measured trade-off of each scheme.
 """
 
 from __future__ import annotations
@@ -22,6 +29,50 @@ from reference_models.tensor import Tensor, record_op
 # middle and -128 never appears (the negation of -128 does not fit int8).
 RANGES = {"uint8": (0, 255), "int8": (-127, 127), "int32": (-(2**31) + 1, 2**31 - 1),
           "int4": (-7, 7)}
+
+
+@dataclass(frozen=True)
+class Int8Scheme:
+    """The integer types of an INT8 model: what its activations and weights are stored as."""
+
+    name: str
+    activations: str  # "uint8" or "int8"
+    weights: str  # "int8" (zero point 0) or "uint8" (zero point 128)
+    reduce_range: bool  # weights limited to 7 bits (-63..63 around the zero point)
+    summary: str
+
+
+INT8_SCHEMES = {s.name: s for s in (
+    Int8Scheme("u8s7", "uint8", "int8", True,
+               "uint8 activations, 7-bit int8 weights: exact on every x86 CPU, as fast as u8s8"),
+    Int8Scheme("u8s8", "uint8", "int8", False,
+               "uint8 activations, full int8 weights: saturates on x86 without VNNI"),
+    Int8Scheme("u8u8", "uint8", "uint8", False,
+               "uint8 activations and weights: exact everywhere, u8u8 kernels are slower"),
+    Int8Scheme("s8s8", "int8", "int8", False,
+               "int8 activations and weights: exact, but onnxruntime on x86 runs Conv in float"),
+)}
+DEFAULT_SCHEME = "u8s7"
+
+
+def int8_scheme(scheme: str | Int8Scheme | None = None, reduce_range: bool | None = None
+                ) -> Int8Scheme:
+    """The ``Int8Scheme`` named ``scheme`` (default ``DEFAULT_SCHEME``).
+
+    ``reduce_range`` is the older spelling: ``True`` is ``"u8s7"``, ``False`` is ``"u8s8"``; it
+    cannot be combined with a ``scheme`` that says otherwise.
+    """
+    if isinstance(scheme, Int8Scheme):
+        chosen = scheme
+    elif scheme is None:
+        chosen = INT8_SCHEMES[DEFAULT_SCHEME if reduce_range in (None, True) else "u8s8"]
+    elif scheme in INT8_SCHEMES:
+        chosen = INT8_SCHEMES[scheme]
+    else:
+        raise ValueError(f"unknown INT8 scheme {scheme!r}; use one of {', '.join(INT8_SCHEMES)}")
+    if reduce_range is not None and scheme is not None and reduce_range != chosen.reduce_range:
+        raise ValueError(f"reduce_range={reduce_range} contradicts scheme {chosen.name!r}")
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -82,21 +133,26 @@ def affine_qparams(low: float, high: float, dtype: str = "uint8") -> QParams:
 
 def symmetric_qparams(weight: np.ndarray, axis: int | None = 0, dtype: str = "int8",
                       reduce_range: bool = False) -> QParams:
-    """Symmetric parameters (zero point 0) from the largest magnitude, per channel along ``axis``.
+    """Symmetric parameters from the largest magnitude, per channel along ``axis``: zero point 0
+    for ``int8`` (-127..127), 128 for ``uint8`` (1..255, the same 255 levels shifted).
 
-    ``reduce_range`` uses 7 bits (-63..63): on x86 CPUs without VNNI instructions onnxruntime's
-    uint8 x int8 kernels can saturate an intermediate int16 sum with full-range weights.
+    ``reduce_range`` uses 7 bits (-63..63 around the zero point): on x86 CPUs without VNNI
+    instructions onnxruntime's uint8 x int8 kernels saturate an intermediate int16 sum with
+    full-range int8 weights (see the module docstring).
     """
-    qmax = RANGES[dtype][1]
+    if dtype not in ("int8", "uint8"):
+        raise ValueError(f"symmetric weights are int8 or uint8, not {dtype}")
+    qmax = 127
     if reduce_range:
-        qmax = (qmax + 1) // 2 - 1
+        qmax = 63
     if axis is None:
         largest = np.asarray(np.abs(weight).max(), dtype=np.float32)
     else:
         others = tuple(i for i in range(weight.ndim) if i != axis)
         largest = np.abs(weight).max(axis=others).astype(np.float32)
     scale = np.where(largest > 0, largest / qmax, 1.0).astype(np.float32)
-    return QParams(scale, np.zeros(scale.shape, dtype=np.dtype(dtype)), dtype, axis)
+    zero = np.full(scale.shape, 128 if dtype == "uint8" else 0, dtype=np.dtype(dtype))
+    return QParams(scale, zero, dtype, axis)
 
 
 def fake_quantize(x: Tensor, qparams: QParams) -> Tensor:
@@ -116,5 +172,5 @@ def fake_quantize_array(x: np.ndarray, qparams: QParams) -> np.ndarray:
     return qparams.dequantize(qparams.quantize(x))
 
 
-__all__ = ["QParams", "RANGES", "affine_qparams", "fake_quantize", "fake_quantize_array",
-           "symmetric_qparams"]
+__all__ = ["DEFAULT_SCHEME", "INT8_SCHEMES", "Int8Scheme", "QParams", "RANGES", "affine_qparams",
+           "fake_quantize", "fake_quantize_array", "int8_scheme", "symmetric_qparams"]

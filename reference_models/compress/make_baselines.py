@@ -6,6 +6,9 @@
 Every model is scored by the evaluator on the hidden test set with the standard protocol, and its
 float source is scored again in the same run, so the ratios compare numbers taken under the same
 machine load. Calibration and fine-tuning only ever read the public training data.
+
+``--scheme`` picks the INT8 integer types (``fake_quant.INT8_SCHEMES``); the default ``u8s7``
+(7-bit weights) is the one whose onnxruntime outputs are the same on x86 with and without VNNI.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from reference_models.compress.fake_quant import DEFAULT_SCHEME, INT8_SCHEMES, int8_scheme
 from reference_models.data import DataLoader, TensorDataset, ToModelInput, load_task_data
 from reference_models.nn.module import Module
 
@@ -70,14 +74,15 @@ def score_file(path: Path, task: str, data_dir) -> dict:
     return {key: card[key] for key in SCORE_KEYS}
 
 
-def ptq_int8(float_model: Module, task: str, data_dir, observers=("minmax", "percentile")):
+def ptq_int8(float_model: Module, task: str, data_dir, observers=("minmax", "percentile"),
+             scheme: str = DEFAULT_SCHEME):
     """Post-training static INT8 with the observer that keeps the best validation accuracy."""
     from reference_models.compress.quantize import calibrate, prepare
 
     batches = calibration_batches(task, data_dir)
     best = None
     for observer in observers:
-        qmodel = calibrate(prepare(float_model, observer=observer), batches)
+        qmodel = calibrate(prepare(float_model, observer=observer, scheme=scheme), batches)
         accuracy = validation_accuracy(qmodel, task, data_dir)
         print(f"  PTQ with {observer} ranges: validation accuracy {accuracy:.2%}", flush=True)
         if best is None or accuracy > best[2]:
@@ -114,18 +119,34 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _weights_text(scheme: str, per: str) -> str:
+    chosen = int8_scheme(scheme)
+    bits = "7-bit (-63..63)" if chosen.reduce_range else "8-bit"
+    zero = ", zero point 128" if chosen.weights == "uint8" else ""
+    return f"{chosen.weights} {bits} symmetric per {per}{zero}"
+
+
+def _machine() -> dict:
+    """The builder's machine: the CPU features that decide onnxruntime's INT8 kernels, and load."""
+    from evaluator.hardware import cpu_features, cpu_model
+
+    return {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "cpu_features": cpu_features(),
+            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+
+
 def _write(out: Path, name: str, qmodel: Module, task: str, data_dir, float_path: Path,
-           method: dict, started: float) -> dict:
+           method: dict, started: float, extra: dict | None = None) -> dict:
     from reference_models.compress.quantize import export_quantized
 
     path = out / f"{name}.onnx"
     export_quantized(qmodel, path, task=task)
-    return _record(out, name, path, task, data_dir, float_path, method, started)
+    return _record(out, name, path, task, data_dir, float_path, method, started, extra)
 
 
 def _record(out: Path, name: str, path: Path, task: str, data_dir, float_path: Path,
-            method: dict, started: float) -> dict:
-    """Score ``path`` and its float source back to back; write ``<name>.json``."""
+            method: dict, started: float, extra: dict | None = None) -> dict:
+    """Score ``path`` and its float source back to back; write ``<name>.json``. ``extra``:
+    more keys for the record (the pruned model's own float scorecard)."""
     from reference_models.compress.quantize import integer_kernel_count
 
     print(f"  scoring {path.name} and its float source on the hidden set...", flush=True)
@@ -147,9 +168,9 @@ def _record(out: Path, name: str, path: Path, task: str, data_dir, float_path: P
             "size_ratio": round(float_scores["size_bytes"] / scores["size_bytes"], 3),
             "latency_ratio": round(float_scores["latency_ms"] / scores["latency_ms"], 3),
         },
+        **(extra or {}),
         "wall_seconds": round(time.perf_counter() - started, 1),
-        "machine": {"cpus": os.cpu_count(),
-                    "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
+        "machine": _machine(),
         "note": "scored on a shared 2-core machine; latency is the evaluator's single-thread "
                 "median, ratios are of runs taken back to back",
     }
@@ -159,16 +180,18 @@ def _record(out: Path, name: str, path: Path, task: str, data_dir, float_path: P
 
 
 def make_int8(recipe, out: Path, data_dir, name: str, max_drop: float = 0.005,
-              qat_images: int = 10_000) -> dict:
+              qat_images: int = 10_000, scheme: str = DEFAULT_SCHEME) -> dict:
     """PTQ; if it loses more than ``max_drop`` on the validation slice, a short QAT pass."""
     started = time.perf_counter()
     float_path = out / f"{recipe.NAME.replace('-', '_')}.onnx"
     float_model = load_from_onnx(recipe.build_model(), float_path)
     float_accuracy = validation_accuracy(float_model, recipe.TASK, data_dir)
     print(f"  float: validation accuracy {float_accuracy:.2%}", flush=True)
-    observer, qmodel, accuracy = ptq_int8(float_model, recipe.TASK, data_dir)
-    method = {"kind": "post-training static INT8, QDQ", "weights": "int8 symmetric per channel",
-              "activations": f"uint8 asymmetric, {observer} ranges", "bias": "int32",
+    observer, qmodel, accuracy = ptq_int8(float_model, recipe.TASK, data_dir, scheme=scheme)
+    method = {"kind": "post-training static INT8, QDQ", "scheme": scheme,
+              "weights": _weights_text(scheme, "channel"),
+              "activations": f"{int8_scheme(scheme).activations} asymmetric, {observer} ranges",
+              "bias": "int32",
               "calibration": "2,000 random public training images",
               "float_validation_accuracy": float_accuracy, "validation_accuracy": accuracy}
     if float_accuracy - accuracy > max_drop:
@@ -183,7 +206,7 @@ def make_int8(recipe, out: Path, data_dir, name: str, max_drop: float = 0.005,
 
 def make_pruned_int8(recipe, out: Path, data_dir, name: str, sparsity=(0.5, 0.7),
                      channels: float = 0.25, tune_images: int = 10_000,
-                     tune_lr: float = 0.01) -> dict:
+                     tune_lr: float = 0.01, scheme: str = DEFAULT_SCHEME) -> dict:
     """Structured channel pruning, then global magnitude pruning in steps with a short fine-tune
     after each, then PTQ INT8."""
     from reference_models.compress.prune import iterative_prune, prune_channels
@@ -201,20 +224,45 @@ def make_pruned_int8(recipe, out: Path, data_dir, name: str, sparsity=(0.5, 0.7)
 
     model = iterative_prune(model, list(sparsity), tune, scope="global")
     tuned = validation_accuracy(model, recipe.TASK, data_dir)
-    observer, qmodel, accuracy = ptq_int8(model, recipe.TASK, data_dir)
+    observer, qmodel, accuracy = ptq_int8(model, recipe.TASK, data_dir, scheme=scheme)
     method = {"kind": "structured + unstructured pruning, fine-tune, post-training static INT8",
               "structured": f"{channels:.1%} of each hidden layer's channels (L1 x |BN gamma|)",
               "unstructured": f"global magnitude pruning to {list(sparsity)} of the weights, "
                               "in steps",
               "fine_tune": f"after each step 1 pass over {tune_images} random training images, "
                            f"SGD lr {tune_lr} cosine, masks kept",
-              "quantization": f"int8 per-channel weights, uint8 {observer} activations",
+              "quantization": f"{_weights_text(scheme, 'channel')} weights, "
+                              f"{int8_scheme(scheme).activations} {observer} activations",
+              "scheme": scheme,
               "validation_accuracy_after_fine_tune": tuned,
               "validation_accuracy": accuracy}
-    return _write(out, name, qmodel, recipe.TASK, data_dir, float_path, method, started)
+    extra = {"pruned_float_scorecard": _score_pruned_float(model, recipe.TASK, data_dir)}
+    record = _write(out, name, qmodel, recipe.TASK, data_dir, float_path, method, started, extra)
+    delta = round((record["scorecard"]["accuracy"] - extra["pruned_float_scorecard"]["accuracy"])
+                  * 100, 3)
+    record["compared_with_pruned_float"] = {"accuracy_delta_points": delta}
+    (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record["compared_with_pruned_float"]), flush=True)
+    return record
 
 
-def make_dynamic_int8(float_name: str, task: str, out: Path, data_dir, name: str) -> dict:
+def _score_pruned_float(model: Module, task: str, data_dir) -> dict:
+    """The evaluator's scorecard of the pruned, fine-tuned float model the INT8 file is quantized
+    from (exported to a temporary file: only its record is kept)."""
+    import tempfile
+
+    from reference_models.export import export_onnx
+    from reference_models.recipes.common import example_input
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "pruned_float.onnx"
+        export_onnx(model, example_input(task), path, task=task)
+        print("  scoring the pruned float model on the hidden set...", flush=True)
+        return score_file(path, task, data_dir)
+
+
+def make_dynamic_int8(float_name: str, task: str, out: Path, data_dir, name: str,
+                      scheme: str = DEFAULT_SCHEME) -> dict:
     """Dynamic INT8 (weights int8 per column, activations quantized at run time) of an exported
     float graph: the form for linear-heavy models such as the GPT."""
     from reference_models.compress.weight_only import quantize_dynamic
@@ -222,9 +270,9 @@ def make_dynamic_int8(float_name: str, task: str, out: Path, data_dir, name: str
     started = time.perf_counter()
     float_path = out / f"{float_name}.onnx"
     path = out / f"{name}.onnx"
-    path.write_bytes(quantize_dynamic(onnx.load(str(float_path))).SerializeToString())
+    path.write_bytes(quantize_dynamic(onnx.load(str(float_path)), scheme).SerializeToString())
     method = {"kind": "dynamic INT8 graph rewrite (reference_models.compress.weight_only)",
-              "weights": "int8 symmetric per output column",
+              "scheme": scheme, "weights": _weights_text(scheme, "output column"),
               "activations": "uint8, range of each input computed at run time"}
     return _record(out, name, path, task, data_dir, float_path, method, started)
 
@@ -233,18 +281,23 @@ def main(argv: list[str] | None = None) -> int:
     from reference_models.recipes import cifar10_cnn, mnist_mlp
 
     jobs = {
-        "cifar10-int8": lambda out, d: make_int8(cifar10_cnn, out, d, "cifar10_cnn_int8"),
+        "cifar10-int8": lambda out, d: make_int8(cifar10_cnn, out, d, "cifar10_cnn_int8",
+                                                 scheme=args.scheme),
         "cifar10-pruned-int8": lambda out, d: make_pruned_int8(
             cifar10_cnn, out, d, "cifar10_cnn_pruned_int8", tuple(args.sparsity),
-            args.channels, args.tune_images, args.tune_lr),
-        "mnist-int8": lambda out, d: make_int8(mnist_mlp, out, d, "mnist_mlp_int8"),
+            args.channels, args.tune_images, args.tune_lr, scheme=args.scheme),
+        "mnist-int8": lambda out, d: make_int8(mnist_mlp, out, d, "mnist_mlp_int8",
+                                               scheme=args.scheme),
         "tinygpt-int8": lambda out, d: make_dynamic_int8("tinygpt", "tinygpt", out, d,
-                                                         "tinygpt_int8"),
+                                                         "tinygpt_int8", scheme=args.scheme),
     }
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("jobs", nargs="+", choices=sorted(jobs))
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "baselines")
+    parser.add_argument("--scheme", choices=sorted(INT8_SCHEMES), default=DEFAULT_SCHEME,
+                        help="INT8 integer types (default %(default)s: 7-bit weights, the same "
+                             "outputs on x86 with and without VNNI; see docs/compression.md)")
     pruning = parser.add_argument_group("cifar10-pruned-int8")
     pruning.add_argument("--channels", type=float, default=0.25,
                          help="fraction of each hidden layer's channels removed")

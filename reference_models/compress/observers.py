@@ -69,7 +69,8 @@ def make_observer(kind: str, percentile: float = 99.99) -> MinMaxObserver:
 
 
 class FakeQuantize(Module):
-    """A point where activations are quantized to uint8 (observed first, then fake-quantized)."""
+    """A point where activations are quantized to ``dtype`` (uint8, or int8 for the ``"s8s8"``
+    scheme), observed first, then fake-quantized."""
 
     def __init__(self, observer: MinMaxObserver, dtype: str = "uint8") -> None:
         super().__init__()

@@ -2,7 +2,8 @@
 inputs and weights, in float (fake quantization), so that training and export see the same numbers.
 
 Each layer takes its input through a ``FakeQuantize`` (uint8, range from calibration), its weight
-through per-output-channel symmetric int8 quantization and its bias through int32 quantization with
+through per-output-channel symmetric quantization (int8 limited to 7 bits by default, see
+``fake_quant.INT8_SCHEMES``) and its bias through int32 quantization with
 scale ``input_scale * weight_scale`` (what integer kernels add to their int32 accumulators). An
 optional ReLU and an output ``FakeQuantize`` follow.
 
@@ -67,7 +68,7 @@ class _QuantLayer(Module):
 
     def __init__(self, layer: Module, input_quantizer: FakeQuantize, *, relu: bool = False,
                  output_quantizer: FakeQuantize | None = None, input_is_quantized: bool = False,
-                 reduce_range: bool = False) -> None:
+                 reduce_range: bool = False, weight_dtype: str = "int8") -> None:
         super().__init__()
         self.layer = layer
         self.input_quantizer = input_quantizer
@@ -76,13 +77,15 @@ class _QuantLayer(Module):
         # True when the input comes straight from a quantizer (with the same range) already.
         self.input_is_quantized = input_is_quantized
         self.reduce_range = reduce_range
+        self.weight_dtype = weight_dtype
 
     @property
     def observing(self) -> bool:
         return self.input_quantizer.observing
 
     def weight_qparams(self) -> QParams:
-        return symmetric_qparams(self.layer.weight.data, axis=0, reduce_range=self.reduce_range)
+        return symmetric_qparams(self.layer.weight.data, axis=0, dtype=self.weight_dtype,
+                                 reduce_range=self.reduce_range)
 
     def bias_qparams(self, weight_qparams: QParams) -> QParams:
         scale = (self.input_quantizer.qparams.scale * weight_qparams.scale).astype(np.float32)
@@ -106,7 +109,9 @@ class _QuantLayer(Module):
         return [q for q in (self.input_quantizer, self.output_quantizer) if q is not None]
 
     def extra_repr(self) -> str:
-        return f"relu={self.relu}, input_is_quantized={self.input_is_quantized}"
+        bits = 7 if self.reduce_range else 8
+        return (f"relu={self.relu}, input_is_quantized={self.input_is_quantized}, "
+                f"weights={self.weight_dtype} ({bits} bits)")
 
 
 class QuantConv2d(_QuantLayer):

@@ -14,6 +14,12 @@ quantized. MaxPool and Flatten do not change a value's scale, so the next layer 
 quantizer (same scale and zero point), which is exactly what onnxruntime needs to run them on
 integers too. The last layer's output stays float: the logits are the model's answer.
 
+Integer types: ``scheme`` (``fake_quant.INT8_SCHEMES``), by default ``"u8s7"``: uint8 activations
+and int8 weights limited to 7 bits (-63..63), the one form whose onnxruntime outputs equal the QDQ
+semantics on x86 CPUs with and without VNNI at the speed of full int8 (measured in
+docs/compression.md, "Portable INT8"). ``"u8s8"`` (full 8-bit weights) saturates onnxruntime's
+AVX2 kernel; ``"u8u8"`` and ``"s8s8"`` are exact but slower there.
+
 QAT: after ``calibrate``, train ``qmodel`` with ``fit`` like any model: the forward pass is
 fake-quantized, the gradient passes straight through rounding to the float weights.
 
@@ -30,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from reference_models.autograd import no_grad
+from reference_models.compress.fake_quant import Int8Scheme, int8_scheme
 from reference_models.compress.fuse import fuse_sequential
 from reference_models.compress.observers import FakeQuantize, make_observer
 from reference_models.compress.qlayers import _QuantLayer, wrap
@@ -51,11 +58,15 @@ _SCALE_PRESERVING = (MaxPool2d, Flatten, Dropout, Identity)
 
 
 def prepare(model: Sequential, observer: str = "minmax", percentile: float = 99.99,
-            reduce_range: bool = False) -> Sequential:
+            reduce_range: bool | None = None, scheme: str | Int8Scheme | None = None
+            ) -> Sequential:
     """A quantizable copy of ``model`` (batch norms folded), observing activations.
 
     ``observer``: ``"minmax"`` or ``"percentile"`` (clip the top ``100 - percentile`` % of values).
+    ``scheme``: the integer types (``"u8s7"``, the default, ``"u8s8"``, ``"u8u8"``, ``"s8s8"``;
+    see ``fake_quant.INT8_SCHEMES``). ``reduce_range=False`` is the older way to ask for ``"u8s8"``.
     """
+    chosen = int8_scheme(scheme, reduce_range)
     layers = list(fuse_sequential(model))
     out: list[Module] = []
     current: FakeQuantize | None = None  # the quantizer whose range the current value has
@@ -69,12 +80,13 @@ def prepare(model: Sequential, observer: str = "minmax", percentile: float = 99.
         layer = layers[index]
         if isinstance(layer, Conv2d | Linear):
             relu = index + 1 < len(layers) and isinstance(layers[index + 1], ReLU)
-            input_quantizer = current or FakeQuantize(make_observer(observer, percentile))
+            input_quantizer = current or FakeQuantize(make_observer(observer, percentile),
+                                                      chosen.activations)
             output = (None if index == last_quantizable
-                      else FakeQuantize(make_observer(observer, percentile)))
+                      else FakeQuantize(make_observer(observer, percentile), chosen.activations))
             out.append(wrap(layer, input_quantizer, relu=relu, output_quantizer=output,
                             input_is_quantized=current is not None and fresh,
-                            reduce_range=reduce_range))
+                            reduce_range=chosen.reduce_range, weight_dtype=chosen.weights))
             current, fresh = output, output is not None
             index += 2 if relu else 1
             continue
@@ -122,7 +134,8 @@ def calibrate(model: Sequential, batches: Iterable, max_batches: int | None = No
 
 def export_quantized(model: Sequential, path: str | os.PathLike | None, *, task: str | None = None,
                      example_input: np.ndarray | None = None):
-    """Export a calibrated model as a QDQ ONNX file (INT8 weights, INT32 biases)."""
+    """Export a calibrated model as a QDQ ONNX file (integer weights as ``prepare``'s scheme
+    chose them, INT32 biases)."""
     from reference_models.export import export_onnx
 
     if any(q.observing for q in quantizers(model)):

@@ -3,10 +3,11 @@
 Both replace every ``Gemm`` / ``MatMul`` whose weight is a constant (an initializer, possibly behind
 a ``Transpose``) and leave the rest of the graph alone, so they work on any exported model:
 
-- ``quantize_dynamic``: weights stored as INT8 (per output column, symmetric); the activations are
-  quantized at run time from each input's own range (``DynamicQuantizeLinear``), multiplied with
-  ``MatMulInteger`` and rescaled to float. Standard opset-17 operators; onnxruntime fuses the pattern
-  into ``DynamicQuantizeMatMul``. Good for linear-heavy models (MLPs, transformers). Convolutions
+- ``quantize_dynamic``: weights stored as INT8 (per output column, symmetric; by default limited
+  to 7 bits, the ``"u8s7"`` scheme, so that onnxruntime's AVX2 kernel without VNNI cannot saturate:
+  see ``fake_quant.INT8_SCHEMES``); the activations are quantized to uint8 at run time from each
+  input's own range (``DynamicQuantizeLinear``), multiplied with ``MatMulInteger`` and rescaled to
+  float. Standard opset-17 operators; onnxruntime fuses the pattern into ``DynamicQuantizeMatMul``. Good for linear-heavy models (MLPs, transformers). Convolutions
   are left in float: a dynamic ``ConvInteger`` is far slower than float Conv in onnxruntime.
 - ``quantize_int4``: weights stored as 4-bit integers in blocks of ``block_size`` along the input
   dimension, one float scale per block, run by onnxruntime's ``com.microsoft.MatMulNBits`` (which
@@ -20,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from reference_models.compress.fake_quant import symmetric_qparams
+from reference_models.compress.fake_quant import Int8Scheme, int8_scheme, symmetric_qparams
 
 MICROSOFT = "com.microsoft"
 
@@ -102,15 +103,25 @@ def _targets(rewriter: _Rewriter):
                 yield index, node, weight
 
 
-def quantize_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
-    """INT8 weights with activations quantized at run time (see the module docstring)."""
+def quantize_dynamic(model: onnx.ModelProto, scheme: str | Int8Scheme | None = None
+                     ) -> onnx.ModelProto:
+    """INT8 weights with activations quantized at run time (see the module docstring).
+
+    ``scheme``: ``"u8s7"`` (default), ``"u8s8"`` or ``"u8u8"``; ``"s8s8"`` does not exist here
+    because ``DynamicQuantizeLinear`` only produces uint8.
+    """
+    chosen = int8_scheme(scheme)
+    if chosen.activations != "uint8":
+        raise ValueError(f"dynamic INT8 quantizes activations to uint8 (DynamicQuantizeLinear); "
+                         f"scheme {chosen.name!r} is for static quantization only")
     rewriter = _Rewriter(model)
     replaced: dict[int, list[onnx.NodeProto]] = {}
     for index, node, weight in _targets(rewriter):
-        qparams = symmetric_qparams(weight, axis=1)  # one scale per output column
+        qparams = symmetric_qparams(weight, axis=1, dtype=chosen.weights,
+                                    reduce_range=chosen.reduce_range)  # one scale per column
         base = rewriter.fresh(node.output[0])
         w_int = rewriter.add(qparams.quantize(weight), f"{base}_weight")
-        w_zero = rewriter.add(np.zeros(weight.shape[1], np.int8), f"{base}_weight_zero_point")
+        w_zero = rewriter.add(qparams.zero_point, f"{base}_weight_zero_point")
         w_scale = rewriter.add(qparams.scale.astype(np.float32), f"{base}_weight_scale")
         xq, xs, xz = f"{base}_xq", f"{base}_xscale", f"{base}_xzero"
         product, as_float, scale = f"{base}_int32", f"{base}_float", f"{base}_scale"

@@ -1,6 +1,15 @@
 """Quantization: INT8 QDQ export that really stores integers and runs on integer kernels, and whose
 onnxruntime outputs match the framework's fake-quantized outputs; QAT gradients; dynamic INT8 and
-INT4 weight-only graph rewrites."""
+INT4 weight-only graph rewrites; the INT8 schemes (integer types) and their default.
+
+These tests compare onnxruntime's *optimized* session (integer kernels chosen by the CPU) with the
+framework, so they must hold on x86 with VNNI and without it. They did not on AMD Zen 3 (AVX2,
+no VNNI) when the default stored full 8-bit weights: there onnxruntime's u8s8 kernel adds pairs of
+products in saturating int16 and the outputs moved by tens of quantization steps (reproduced
+under ``qemu-x86_64 -cpu Haswell``: 39 steps in the one-step test, 8.6% of the logit spread in
+the full-model test, 16% for dynamic INT8; see the tests' comments for the figures). The
+default is now 7-bit weights (``"u8s7"``), exact on both; ``test_int8_portability.py`` runs the
+emulated AVX2 kernels themselves."""
 
 from __future__ import annotations
 
@@ -14,7 +23,14 @@ from onnx import numpy_helper
 
 from evaluator.validation import validate
 from reference_models import Tensor, manual_seed, nn, no_grad, optim
-from reference_models.compress.fake_quant import affine_qparams, fake_quantize, symmetric_qparams
+from reference_models.compress.fake_quant import (
+    DEFAULT_SCHEME,
+    INT8_SCHEMES,
+    affine_qparams,
+    fake_quantize,
+    int8_scheme,
+    symmetric_qparams,
+)
 from reference_models.compress.observers import PercentileObserver
 from reference_models.compress.quantize import (
     calibrate,
@@ -70,6 +86,16 @@ def quantized_cnn():
     return float_model, qmodel, proto.SerializeToString()
 
 
+@pytest.fixture(scope="module")
+def quantized_cnn_u8u8():
+    """The other scheme that is exact on every x86 kernel (uint8 weights, zero point 128)."""
+    qmodel = calibrate(prepare(small_cnn(), scheme="u8u8"), [images(32), images(32)])
+    return None, qmodel, export_quantized(qmodel, None, task="cifar10").SerializeToString()
+
+
+EXACT_SCHEMES = ["quantized_cnn", "quantized_cnn_u8u8"]  # u8s7 (the default) and u8u8
+
+
 def test_int8_export_is_really_smaller_on_disk_and_deflated(quantized_cnn):
     float_model, _, qbytes = quantized_cnn
     fbytes = export_onnx(float_model, images(1), None, task="cifar10").SerializeToString()
@@ -92,10 +118,14 @@ def test_int8_export_passes_the_validation_gate_and_runs_on_integer_kernels(quan
     assert kernels.get("QGemm") == 1, kernels
 
 
-def test_onnxruntime_matches_the_fake_quantized_framework_within_one_step(quantized_cnn):
+@pytest.mark.parametrize("fixture", EXACT_SCHEMES)
+def test_onnxruntime_matches_the_fake_quantized_framework_within_one_step(fixture, request):
     """Up to a quantized activation, onnxruntime's integer kernels and the framework's fake
-    quantization may differ by at most one step (a rounding tie decided differently)."""
-    _, qmodel, _ = quantized_cnn
+    quantization may differ by at most one step (a rounding tie decided differently).
+    Measured with these models through ``portability.run_emulated``: u8s7 0 steps, u8u8 at
+    most 1 step on 0.008% of the values, identically natively (AVX-512 VNNI) and under qemu
+    Haswell (AVX2 kernels); full 8-bit weights (u8s8) gave 39 steps on 48% of the values there."""
+    _, qmodel, _ = request.getfixturevalue(fixture)
     prefix = qmodel[:3]  # conv, pool, conv: its output is quantized by the second conv's quantizer
     step = float(qmodel[2].output_quantizer.qparams.scale)
     x = images(16)
@@ -106,8 +136,12 @@ def test_onnxruntime_matches_the_fake_quantized_framework_within_one_step(quanti
     assert np.mean(np.abs(got - expected) > step / 2) < 0.01  # and almost always exactly equal
 
 
-def test_full_int8_model_agrees_with_the_framework(quantized_cnn):
-    _, qmodel, qbytes = quantized_cnn
+@pytest.mark.parametrize("fixture", EXACT_SCHEMES)
+def test_full_int8_model_agrees_with_the_framework(fixture, request):
+    """A one-step difference in a hidden activation moves the logits a little: measured at most
+    0.11% of the logit spread (u8u8; u8s7 0.05%) natively and on emulated AVX2 alike, so 2% is a
+    safe bound; the saturating full 8-bit weights moved them by 8.6% of it on emulated AVX2."""
+    _, qmodel, qbytes = request.getfixturevalue(fixture)
     x = images(64)
     got = run(qbytes, x)
     with no_grad():
@@ -115,6 +149,43 @@ def test_full_int8_model_agrees_with_the_framework(quantized_cnn):
     spread = float(np.abs(expected).max())
     assert np.max(np.abs(got - expected)) <= 0.02 * spread
     assert np.mean(got.argmax(1) == expected.argmax(1)) >= 0.95
+
+
+def _weight_initializers(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
+    return {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer
+            if t.name.endswith("weight_quantized")}
+
+
+def test_default_scheme_stores_7_bit_weights_and_the_others_stay_available():
+    assert DEFAULT_SCHEME == "u8s7" and int8_scheme().name == "u8s7"
+    x = images(8)
+    spans = {}
+    for scheme in ("u8s7", "u8s8", "u8u8", "s8s8"):
+        qmodel = calibrate(prepare(small_cnn(), scheme=scheme), [x])
+        weights = _weight_initializers(export_quantized(qmodel, None, example_input=x[:1]))
+        assert len(weights) == 3
+        dtypes = {a.dtype for a in weights.values()}
+        centred = [a.astype(np.int64) - (128 if a.dtype == np.uint8 else 0)
+                   for a in weights.values()]
+        spans[scheme] = (dtypes, max(int(np.abs(c).max()) for c in centred))
+        activation = quantizers(qmodel)[0].qparams.dtype
+        assert activation == INT8_SCHEMES[scheme].activations
+    assert spans["u8s7"] == ({np.dtype(np.int8)}, 63)  # 7 bits: 255 * 63 * 2 fits int16
+    assert spans["u8s8"] == ({np.dtype(np.int8)}, 127)
+    assert spans["u8u8"] == ({np.dtype(np.uint8)}, 127)  # zero point 128
+    assert spans["s8s8"] == ({np.dtype(np.int8)}, 127)
+
+
+def test_scheme_names_and_the_older_reduce_range_flag():
+    assert int8_scheme(reduce_range=True).name == "u8s7"
+    assert int8_scheme(reduce_range=False).name == "u8s8"
+    assert prepare(small_cnn(), reduce_range=False)[0].reduce_range is False
+    with pytest.raises(ValueError, match="unknown INT8 scheme 'u4s4'"):
+        prepare(small_cnn(), scheme="u4s4")
+    with pytest.raises(ValueError, match="contradicts"):
+        int8_scheme("u8s8", reduce_range=True)
+    with pytest.raises(ValueError, match="uint8"):
+        quantize_dynamic(onnx.ModelProto(), scheme="s8s8")
 
 
 def test_prepare_folds_batch_norm_and_shares_ranges_across_max_pool():
@@ -150,6 +221,12 @@ def test_symmetric_weights_are_per_channel_with_zero_at_zero():
     q = qparams.quantize(weight)
     assert q.dtype == np.int8 and q[:, 4].tolist() == [0, 0] and q.max() == 127
     assert np.abs(qparams.dequantize(q) - weight).max() <= qparams.scale.max() / 2 + 1e-7
+    seven = symmetric_qparams(weight, axis=0, reduce_range=True)
+    assert np.allclose(seven.scale, [1 / 63, 0.01 / 63]) and seven.quantize(weight).max() == 63
+    unsigned = symmetric_qparams(weight, axis=0, dtype="uint8")
+    u = unsigned.quantize(weight)
+    assert u.dtype == np.uint8 and u[:, 4].tolist() == [128, 128] and (u.min(), u.max()) == (1, 255)
+    assert np.allclose(unsigned.dequantize(u), qparams.dequantize(q))  # the same 255 levels
 
 
 def test_percentile_observer_clips_outliers_that_minmax_keeps():
@@ -192,8 +269,14 @@ def float_mlp_proto():
 
 
 def test_dynamic_int8_stores_int8_weights_and_runs_dynamic_integer_kernels(float_mlp_proto):
+    """Within 5% of the logit spread of the float model on any x86 CPU: 7-bit weights (the
+    default) measured 1.2% natively and under qemu Haswell alike; full 8-bit weights measured
+    1.0% natively but 16% (and 91% class agreement) under qemu Haswell."""
     model, proto = float_mlp_proto
     quantized = quantize_dynamic(proto).SerializeToString()
+    weights = [numpy_helper.to_array(t) for t in onnx.load_from_string(quantized).graph.initializer
+               if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2]
+    assert weights and max(int(np.abs(w).max()) for w in weights) == 63
     assert validate(quantized, "mnist").ok
     assert len(zlib.compress(quantized, 9)) * 3 < len(zlib.compress(proto.SerializeToString(), 9))
     assert integer_kernel_count(quantized).get("DynamicQuantizeMatMul") == 2

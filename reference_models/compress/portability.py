@@ -1,0 +1,100 @@
+"""Does an INT8 model compute the same numbers on every CPU? Run it the way the scorer does on
+an emulated x86 CPU without VNNI and compare with the exact semantics of its graph.
+
+onnxruntime picks its integer kernels by the CPU's instruction set. With AVX-512 VNNI or AVX-VNNI
+the uint8 x int8 dot products are summed exactly in int32; with AVX2 alone they are summed in
+pairs in saturating int16 (``vpmaddubsw``), so a model with full-range int8 weights can lose up
+to a logit or two there. ``qemu-x86_64 -cpu Haswell`` (qemu-user) runs a Python process on an
+emulated AVX2 CPU without VNNI or AVX-512, and onnxruntime really takes its AVX2 kernels there:
+
+    outputs = run_emulated({"m": "model_int8.onnx"}, {"m": inputs})["m"]
+    reference = run_session("model_int8.onnx", inputs, optimized=False)
+    compare(outputs, reference)   # {"max_abs_diff": ..., "class_agreement": ...}
+
+The reference is the same graph with graph optimizations off, computed natively: a QDQ model then
+runs DequantizeLinear and float Conv/Gemm (its exact semantics). For a dynamic INT8 model the
+unoptimized graph still runs ``MatMulInteger`` on the CPU's integer kernel, so compute its
+reference on a VNNI machine (or with onnx's reference evaluator), never on the emulated CPU.
+Emulation is slow (float convolutions about 40x; the fused integer path is fine): give it a few
+dozen inputs, and never time anything under it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+# Haswell: AVX2 and FMA, no AVX-512, no VNNI. The removed features are ones qemu's TCG cannot
+# emulate (it warns about each on every start); onnxruntime does not look at them.
+HASWELL = "Haswell,-pcid,-x2apic,-tsc-deadline,-hle,-invpcid,-rtm"
+
+
+def qemu_path() -> str | None:
+    """Where ``qemu-x86_64`` (qemu-user) is, or None."""
+    return shutil.which("qemu-x86_64")
+
+
+def session(model: bytes | str | os.PathLike, optimized: bool = True):
+    """A single-thread CPU session: the scorer's settings when ``optimized``, else the same with
+    every graph optimization off (the graph's exact QDQ semantics)."""
+    import onnxruntime as ort
+
+    from evaluator.runtime import session_options
+
+    options = session_options()
+    if not optimized:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    data = model if isinstance(model, bytes) else Path(model).read_bytes()
+    return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def run_session(model: bytes | str | os.PathLike, inputs: np.ndarray, optimized: bool = True,
+                batch: int = 50) -> np.ndarray:
+    """The model's first output over ``inputs`` in batches of ``batch`` (keep the same batches
+    when comparing: a dynamic INT8 model quantizes each batch with that batch's own range)."""
+    runner = session(model, optimized)
+    name = runner.get_inputs()[0].name
+    return np.concatenate([runner.run(None, {name: inputs[i:i + batch]})[0]
+                           for i in range(0, len(inputs), batch)])
+
+
+def compare(outputs: np.ndarray, reference: np.ndarray) -> dict:
+    """Largest absolute logit difference and the share of inputs (or tokens) whose predicted
+    class is the same."""
+    return {"max_abs_diff": float(np.max(np.abs(outputs - reference))),
+            "class_agreement": float(np.mean(outputs.argmax(-1) == reference.argmax(-1)))}
+
+
+def run_emulated(models: dict[str, bytes | str | os.PathLike], inputs: dict[str, np.ndarray],
+                 cpu: str = HASWELL, batch: int = 50, timeout: float = 600) -> dict[str, np.ndarray]:
+    """Each ``models[key]`` run with the scorer's session settings on ``inputs[key]`` inside one
+    ``qemu-x86_64 -cpu <cpu>`` process (one interpreter start for all of them)."""
+    qemu = qemu_path()
+    if qemu is None:
+        raise RuntimeError("qemu-x86_64 (qemu-user) is not installed")
+    with tempfile.TemporaryDirectory(prefix="int8-emulated-") as folder:
+        root = Path(folder)
+        for key, model in models.items():
+            data = model if isinstance(model, bytes) else Path(model).read_bytes()
+            (root / f"{key}.onnx").write_bytes(data)
+            np.save(root / f"{key}.in.npy", inputs[key])
+        (root / "job.json").write_text(json.dumps({"keys": list(models), "batch": batch}))
+        # A standalone script in isolated mode: importing the framework package would cost the
+        # emulated interpreter several seconds for nothing.
+        child = Path(__file__).with_name("_emulated_child.py")
+        done = subprocess.run([qemu, "-cpu", cpu, sys.executable, "-I", str(child), str(root)],
+                              capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"the emulated run failed ({done.returncode}): "
+                               f"{done.stderr.strip()[-2000:]}")
+        return {key: np.load(root / f"{key}.out.npy") for key in models}
+
+
+__all__ = ["HASWELL", "compare", "qemu_path", "run_emulated", "run_session", "session"]
