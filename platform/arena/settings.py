@@ -248,6 +248,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
+        # Server errors with their tracebacks on stderr in production too (Django's default
+        # sends them only to ADMINS by mail when DEBUG is off).
+        "django": {"handlers": ["console"], "level": "ERROR"},
         "submissions": {"handlers": ["console"], "level": "INFO"},
         "arena": {"handlers": ["console"], "level": "INFO"},
     },
