@@ -49,3 +49,4 @@ bench: setup
 	$(PY) benchmarks/framework_vs_torch.py
 	$(PY) benchmarks/language.py
 	$(PY) benchmarks/compression.py
+	$(PY) benchmarks/fairness.py

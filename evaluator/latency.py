@@ -42,6 +42,9 @@ class LatencyProtocol:
     # Confidence intervals: the timed pairs are cut into ``blocks`` consecutive blocks (as MLPerf
     # repeats runs) and the blocks are resampled ``bootstrap_resamples`` times (fixed seed).
     blocks: int = 10
+    # Rounds of consecutive runs of each (see ``interleaved_samples``); 0 alternates single runs.
+    round_ms: float = 20.0
+    max_round_runs: int = 64
     bootstrap_resamples: int = 1000
     confidence: float = 0.95
 
@@ -149,25 +152,36 @@ def interleaved_samples(
     reference_run: Callable[[], object],
     protocol: LatencyProtocol,
 ) -> tuple[list[int], list[int]]:
-    """One attempt: warm both up, then alternate timed runs until the protocol's stop rule holds.
+    """One attempt: warm both up, then alternate short runs of each until the stop rule holds.
 
-    Stops once there are at least ``min_runs`` runs of each AND ``min_seconds`` have passed, or at
-    ``max_runs``, or after ``max_seconds``. The order alternates each round so neither model always
-    runs on caches the other just warmed.
+    The model and the reference alternate in rounds of ``k`` consecutive runs each (``k`` sized so
+    a round of the slower one lasts about ``round_ms``; 1 when ``round_ms`` is 0), the order
+    switching every round. Rounds, not single runs: each is then timed on its own warm caches, as
+    bare onnxruntime times it, instead of on what the other just left there (measured: a tiny
+    reference run right after a large model runs slower, so single-run alternation shifted the
+    speed index by model size); rounds of ~20 ms still see the same machine state, which cancels
+    in the ratio. Stops once there are at least ``min_runs`` runs of each AND ``min_seconds`` have
+    passed, or at ``max_runs``, or after ``max_seconds``.
     """
+    model_warm = reference_warm = 0
     for _ in range(protocol.warmup_runs):
-        model_run()
-        reference_run()
+        model_warm = _timed(model_run)
+        reference_warm = _timed(reference_run)
+    slowest = max(model_warm, reference_warm, 1)
+    per_round = max(1, min(protocol.max_round_runs, int(protocol.round_ms * 1e6 // slowest)))
     model_ns: list[int] = []
     reference_ns: list[int] = []
     started = time.perf_counter()
+    model_first = True
     while True:
-        if len(model_ns) % 2 == 0:
-            model_ns.append(_timed(model_run))
-            reference_ns.append(_timed(reference_run))
-        else:
-            reference_ns.append(_timed(reference_run))
-            model_ns.append(_timed(model_run))
+        count = len(model_ns)
+        k = min(per_round, protocol.max_runs - count)
+        if count < protocol.min_runs:
+            k = min(k, protocol.min_runs - count)
+        for run, samples in ((model_run, model_ns), (reference_run, reference_ns))[
+                :: 1 if model_first else -1]:
+            samples.extend(_timed(run) for _ in range(k))
+        model_first = not model_first
         elapsed = time.perf_counter() - started
         enough = len(model_ns) >= protocol.min_runs and elapsed >= protocol.min_seconds
         if enough or len(model_ns) >= protocol.max_runs or elapsed >= protocol.max_seconds:

@@ -327,7 +327,8 @@ def _finish(card: dict, outcome: ChildOutcome, limits: SandboxLimits, language: 
                        "model_seconds": outcome.model_seconds,
                        "latency_limit_ms": latency_limit_ms,
                        "probe_deadline_s": deadlines.probe_s,
-                       "time_budget_s": outcome.time_budget_s}
+                       "time_budget_s": outcome.time_budget_s,
+                       "timing_nice": outcome.timing_nice}
     card["timings"] = {"child_wall": outcome.wall_seconds}
     result = outcome.result
     if result is None:
