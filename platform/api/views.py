@@ -9,7 +9,7 @@ from competitions.services import join
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from leaderboards import ranking
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -21,6 +21,7 @@ from submissions.models import Submission
 from submissions.quotas import QuotaExceeded
 from submissions.services import UploadRefused, submit
 
+from .params import MAX_OFFSET, LeaderboardQuery, SubmissionQuery, error_responses, parse
 from .serializers import (
     CompetitionSerializer,
     LeaderboardRowSerializer,
@@ -53,6 +54,7 @@ def competition_for(request, slug: str) -> Competition:
     return competition
 
 
+@extend_schema(responses={200: CompetitionSerializer(many=True), **error_responses(429)})
 class CompetitionList(generics.ListAPIView):
     serializer_class = CompetitionSerializer
 
@@ -61,7 +63,7 @@ class CompetitionList(generics.ListAPIView):
 
 
 class CompetitionDetail(APIView):
-    @extend_schema(responses=CompetitionSerializer)
+    @extend_schema(responses={200: CompetitionSerializer, **error_responses(404, 429)})
     def get(self, request, slug: str):
         return Response(CompetitionSerializer(competition_for(request, slug)).data)
 
@@ -69,7 +71,8 @@ class CompetitionDetail(APIView):
 class JoinCompetition(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT,
+                                            **error_responses(401, 403, 404, 429)})
     def post(self, request, slug: str):
         competition = competition_for(request, slug)
         if not (competition.is_public or competition.is_organizer(request.user)):
@@ -79,25 +82,17 @@ class JoinCompetition(APIView):
 
 
 class Leaderboard(APIView):
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("track", str, description="track slug (default: the first track)"),
-            OpenApiParameter("category", str, enum=[*ranking.CATEGORIES, ranking.PARETO]),
-            OpenApiParameter("split", str, enum=list(ranking.SPLITS)),
-            OpenApiParameter("limit", int), OpenApiParameter("offset", int),
-        ],
-        responses={200: OpenApiTypes.OBJECT},
-    )
+    @extend_schema(parameters=[LeaderboardQuery], responses={
+        200: OpenApiTypes.OBJECT, **error_responses(400, 403, 404, 429)})
     def get(self, request, slug: str):
         competition = competition_for(request, slug)
-        params = request.query_params
-        track = self._track(competition, params.get("track"))
-        category = params.get("category", ranking.ACCURACY)
-        split = params.get("split", "public")
+        query = parse(LeaderboardQuery, request.query_params)
+        track = self._track(competition, query.get("track"))
+        category, split = query["category"], query["split"]
         if split == "private" and not competition.can_see_private(request.user):
             raise PermissionDenied("The private leaderboard is revealed after the deadline.")
-        limit = _int_param(params, "limit", 100, 1, MAX_ROWS)
-        offset = _int_param(params, "offset", 0, 0, 10**9)
+        limit = max(1, min(MAX_ROWS, query["limit"]))
+        offset = max(0, min(MAX_OFFSET, query["offset"]))
         try:
             rows = ranking.leaderboard_rows(track, category, split, LEADERBOARD_FIELDS,
                                             offset=offset, limit=limit)
@@ -123,14 +118,6 @@ class Leaderboard(APIView):
         return track
 
 
-def _int_param(params, name: str, default: int, low: int, high: int) -> int:
-    try:
-        value = int(params.get(name, default))
-    except ValueError:
-        raise ValidationError({name: "must be a whole number"}) from None
-    return max(low, min(high, value))
-
-
 class ResultsCsv(APIView):
     permission_classes = [IsAuthenticated]
     columns = ["track", "task", "hardware_class", "cpu_model", "cpu_features", "split",
@@ -139,7 +126,8 @@ class ResultsCsv(APIView):
                "normalized_latency_high_ms", "speed_index", "speed_index_low", "speed_index_high",
                "size_bytes", "accuracy_per_mb", "submitted_at"]
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR,
+                              **error_responses(401, 403, 404, 429)})
     def get(self, request, slug: str):
         competition = competition_for(request, slug)
         if not competition.is_organizer(request.user):
@@ -195,26 +183,24 @@ class SubmissionList(APIView):
             self.throttle_scope = None
         return super().get_throttles()
 
-    @extend_schema(
-        parameters=[OpenApiParameter("competition", str), OpenApiParameter("track", str),
-                    OpenApiParameter("status", str)],
-        responses=SubmissionSerializer(many=True),
-    )
+    @extend_schema(parameters=[SubmissionQuery], responses={
+        200: SubmissionSerializer(many=True), **error_responses(400, 401, 429)})
     def get(self, request):
         """Your own submissions, newest first."""
+        query = parse(SubmissionQuery, request.query_params)
         queryset = (Submission.objects.filter(user=request.user)
                     .select_related("track__competition", "user", "score"))
-        params = request.query_params
-        if params.get("competition"):
-            queryset = queryset.filter(track__competition__slug=params["competition"])
-        if params.get("track"):
-            queryset = queryset.filter(track__slug=params["track"])
-        if params.get("status"):
-            queryset = queryset.filter(status=params["status"])
+        if query.get("competition"):
+            queryset = queryset.filter(track__competition__slug=query["competition"])
+        if query.get("track"):
+            queryset = queryset.filter(track__slug=query["track"])
+        if query.get("status"):
+            queryset = queryset.filter(status=query["status"])
         return Response(_serialize(request, queryset[:MAX_ROWS], many=True))
 
     @extend_schema(request={"multipart/form-data": UploadSerializer},
-                   responses={201: SubmissionSerializer})
+                   responses={201: SubmissionSerializer,
+                              **error_responses(400, 401, 403, 404, 413, 429)})
     def post(self, request):
         """Upload a model: it is validated now and, if valid, queued for scoring."""
         form = UploadSerializer(data=request.data)
@@ -243,7 +229,7 @@ class SubmissionList(APIView):
 class SubmissionDetail(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=SubmissionSerializer)
+    @extend_schema(responses={200: SubmissionSerializer, **error_responses(401, 404, 429)})
     def get(self, request, pk: int):
         """One submission: yours, or any in a competition you organize."""
         submission = get_object_or_404(

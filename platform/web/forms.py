@@ -20,3 +20,17 @@ class UploadForm(forms.Form):
         track_field.to_field_name = "slug"
         track_field.label_from_instance = lambda track: f"{track.slug} ({track.get_task_display()})"
         self.fields["file"].widget.attrs.update({"accept": ".onnx", "aria-describedby": "drop-hint"})
+
+
+class BoardQuery(forms.Form):
+    """The leaderboard page's query parameters, checked as text before anything uses them
+    (Django's text fields refuse NUL bytes, which PostgreSQL cannot compare). Which values name
+    a real track, category or page is the page's own business (a 404 when none does)."""
+
+    track = forms.CharField(required=False, strip=False, max_length=100)
+    category = forms.CharField(required=False, strip=False, max_length=100)
+    split = forms.CharField(required=False, strip=False, max_length=100)
+    page = forms.CharField(required=False, strip=False, max_length=100)
+
+    def reasons(self) -> str:
+        return "; ".join(f"{field}: {' '.join(errors)}" for field, errors in self.errors.items())

@@ -7,6 +7,7 @@ nothing here sorts or filters scores.
 from __future__ import annotations
 
 from competitions.models import Competition
+from django.core.exceptions import BadRequest
 from django.http import Http404
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -15,6 +16,7 @@ from leaderboards import ranking
 from evaluator.tasks import get_task
 
 from .chart import Point, build_chart
+from .forms import BoardQuery
 from .templatetags.arena_format import megabytes, milliseconds, percent
 
 ROWS_SHOWN = 100
@@ -47,6 +49,10 @@ CATEGORY_HELP = {
 
 
 def leaderboard_context(request, competition: Competition, params) -> dict:
+    query = BoardQuery(params)
+    if not query.is_valid():
+        raise BadRequest(f"Bad parameters: {query.reasons()}")
+    params = query.cleaned_data
     tracks = list(competition.tracks.all())
     if not tracks:
         raise Http404("This competition has no tracks yet.")

@@ -144,3 +144,23 @@ def test_create_competition_defaults_and_options(capsys, make_user):
         call_command("create_competition", "bad", "--title", "Bad", "--tracks", "mnst")
     with pytest.raises(CommandError, match="exists already"):
         call_command("create_competition", "fall", "--title", "Again")
+
+
+def test_a_server_error_is_logged_with_its_traceback_to_stderr_when_debug_is_off(tmp_path):
+    # A view that fails before touching the database, served as in production (DEBUG off):
+    # Django's default logging sends such errors only to the (unconfigured) admins' mail.
+    probe = ("import django; django.setup(); from django.test import Client; import api.views as v\n"
+             "def broken(self): raise RuntimeError('boom-7f3a')\n"
+             "v.CompetitionList.get_queryset = broken\n"
+             "r = Client(raise_request_exception=False).get('/api/competitions/')\n"
+             "print(r.status_code)")
+    env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'platform'}",
+           "DJANGO_SETTINGS_MODULE": "arena.settings", "DEBUG": "0", "SECRET_KEY": "x" * 50,
+           "ARENA_VAR_DIR": str(tmp_path / "var")}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, text=True,
+                            capture_output=True, env=env, timeout=120)
+    assert result.stdout.strip() == "500", result.stderr
+    assert "Internal Server Error: /api/competitions/" in result.stderr
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "RuntimeError: boom-7f3a" in result.stderr
