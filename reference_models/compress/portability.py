@@ -8,14 +8,14 @@ to a logit or two there. ``qemu-x86_64 -cpu Haswell`` (qemu-user) runs a Python 
 emulated AVX2 CPU without VNNI or AVX-512, and onnxruntime really takes its AVX2 kernels there:
 
     outputs = run_emulated({"m": "model_int8.onnx"}, {"m": inputs})["m"]
-    reference = run_session("model_int8.onnx", inputs, optimized=False)
-    compare(outputs, reference)   # {"max_abs_diff": ..., "class_agreement": ...}
+    compare(outputs, reference_outputs("model_int8.onnx", inputs))
+    # {"max_abs_diff": ..., "class_agreement": ...}
 
-The reference is the same graph with graph optimizations off, computed natively: a QDQ model then
-runs DequantizeLinear and float Conv/Gemm (its exact semantics). For a dynamic INT8 model the
-unoptimized graph still runs ``MatMulInteger`` on the CPU's integer kernel, so compute its
-reference on a VNNI machine (or with onnx's reference evaluator), never on the emulated CPU.
-Emulation is slow (float convolutions about 40x; the fused integer path is fine): give it a few
+The reference is the graph's exact semantics on any CPU: for a QDQ model, the same graph in
+onnxruntime with graph optimizations off (DequantizeLinear, then float Conv/Gemm). A graph with
+integer-arithmetic operators (a dynamic INT8 model's ``MatMulInteger``) would still run the CPU's
+saturating integer kernel with optimizations off, so ``reference_outputs`` runs those in onnx's
+reference evaluator (numpy, exact int32 sums) instead. Emulation is slow (float convolutions about 40x; the fused integer path is fine): give it a few
 dozen inputs, and never time anything under it.
 """
 
@@ -65,6 +65,30 @@ def run_session(model: bytes | str | os.PathLike, inputs: np.ndarray, optimized:
                            for i in range(0, len(inputs), batch)])
 
 
+# Operators whose onnxruntime kernel does integer arithmetic even with optimizations off.
+INTEGER_ARITHMETIC = frozenset({"MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul",
+                                "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QGemm"})
+
+
+def reference_outputs(model: bytes | str | os.PathLike, inputs: np.ndarray, batch: int = 50
+                      ) -> np.ndarray:
+    """The exact semantics of ``model`` on ``inputs`` (same batches as ``run_session``): onnx's
+    reference evaluator for graphs with integer-arithmetic operators, else onnxruntime with every
+    optimization off (float arithmetic after DequantizeLinear, the same on every CPU)."""
+    import onnx
+
+    data = model if isinstance(model, bytes) else Path(model).read_bytes()
+    graph = onnx.load_from_string(data).graph
+    if not any(node.op_type in INTEGER_ARITHMETIC for node in graph.node):
+        return run_session(data, inputs, optimized=False, batch=batch)
+    from onnx.reference import ReferenceEvaluator
+
+    evaluator = ReferenceEvaluator(onnx.load_from_string(data))
+    name = evaluator.input_names[0]
+    return np.concatenate([evaluator.run(None, {name: inputs[i:i + batch]})[0]
+                           for i in range(0, len(inputs), batch)])
+
+
 def compare(outputs: np.ndarray, reference: np.ndarray) -> dict:
     """Largest absolute logit difference and the share of inputs (or tokens) whose predicted
     class is the same."""
@@ -97,4 +121,5 @@ def run_emulated(models: dict[str, bytes | str | os.PathLike], inputs: dict[str,
         return {key: np.load(root / f"{key}.out.npy") for key in models}
 
 
-__all__ = ["HASWELL", "compare", "qemu_path", "run_emulated", "run_session", "session"]
+__all__ = ["HASWELL", "INTEGER_ARITHMETIC", "compare", "qemu_path", "reference_outputs",
+           "run_emulated", "run_session", "session"]
