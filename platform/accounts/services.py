@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
@@ -32,6 +33,18 @@ def instructors_group() -> Group:
     return group
 
 
+def check_username(username: str) -> None:
+    """Raise ``ValueError`` unless Django's own rules for the username field accept ``username``
+    (letters, digits and @/./+/-/_, at most 150 characters), as its admin and forms do."""
+    field = get_user_model()._meta.get_field("username")
+    try:
+        field.run_validators(field.to_python(username))
+        if not username:
+            raise ValidationError("This field cannot be blank.")
+    except ValidationError as exc:
+        raise ValueError(f"invalid username {username!r}: {' '.join(exc.messages)}") from None
+
+
 @transaction.atomic
 def create_user(
     username: str, role: str = Profile.Role.STUDENT, *, password: str | None = None,
@@ -41,6 +54,7 @@ def create_user(
     if role not in Profile.Role.values:
         raise ValueError(f"unknown role {role!r}; use one of: {', '.join(Profile.Role.values)}")
     user_model = get_user_model()
+    check_username(username)
     user, created = user_model.objects.get_or_create(username=username, defaults={"email": email})
     if password:
         user.set_password(password)

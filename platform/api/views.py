@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 from competitions.models import Competition, Track
 from competitions.services import join
 from django.http import Http404, HttpResponse
@@ -28,6 +26,7 @@ from .serializers import (
     SubmissionSerializer,
     UploadSerializer,
 )
+from .spreadsheet import SafeWriter
 
 LEADERBOARD_FIELDS = LeaderboardRowSerializer.Meta.fields
 MAX_ROWS = 1000
@@ -134,7 +133,7 @@ class ResultsCsv(APIView):
             raise PermissionDenied("Only the competition's organizers can export results.")
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{competition.slug}-results.csv"'
-        writer = csv.writer(response)
+        writer = SafeWriter(response)
         writer.writerow(self.columns)
         hardware: dict[int, dict] = {}  # per track: one look-up, not one per row
         for entry in ranking.competition_results(competition):
