@@ -30,8 +30,10 @@ test: setup
 lint: setup
 	$(PY) -m ruff check .
 
+# The demo runs with DEBUG off like production; it makes up a SECRET_KEY per run unless one is set.
 demo: setup
-	$(PY) manage.py demo --port $(PORT)
+	SECRET_KEY="$${SECRET_KEY:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')}" \
+		$(PY) manage.py demo --port $(PORT)
 
 web: setup
 	$(PY) manage.py migrate --noinput

@@ -1,44 +1,34 @@
-"""Settings of the arena platform, read from environment variables.
+"""Settings of the arena platform, read from environment variables (parsed by ``arena.env``).
 
 With no environment at all the platform runs on the embedded default: a SQLite file and a Celery
 broker kept in files (kombu's filesystem transport), both under ``var/`` next to the project, so
 ``make demo`` needs no server. Set ``DATABASE_URL`` and ``CELERY_BROKER_URL`` for PostgreSQL and Redis.
+
+Importing this module has no side effect: no folder is created here (the artifact storage, the
+Celery app and ``manage.py demo`` create theirs when they first need them).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dj_database_url
 
+from arena import env
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_DIR = REPO_ROOT / "platform"
 
-
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
-
-
-def _env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
 # Everything the platform writes (database, broker files, artifacts) lives here, never under a
 # served path: static files are served from STATIC_ROOT only and artifacts are never served.
-VAR_DIR = Path(os.environ.get("ARENA_VAR_DIR", REPO_ROOT / "var")).resolve()
+VAR_DIR = env.path("ARENA_VAR_DIR", REPO_ROOT / "var")
 
-DEBUG = _env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY") or "insecure-development-key-set-SECRET_KEY-in-production"
-ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
-CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", "")
+DEBUG = env.boolean("DEBUG", False)
+# Required when DEBUG is off (ImproperlyConfigured otherwise). Under pytest (which sets
+# PYTEST_VERSION in its environment) a fixed test key stands in, so the suite needs no setup.
+SECRET_KEY = env.secret_key(DEBUG or bool(env.string("PYTEST_VERSION")))
+ALLOWED_HOSTS = env.string_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env.string_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -50,6 +40,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "arena.apps.ArenaConfig",
     "accounts",
     "competitions",
     "hardware",
@@ -92,12 +83,12 @@ TEMPLATES = [
 DEFAULT_SQLITE = VAR_DIR / "arena.sqlite3"
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE}", conn_max_age=60
+        env.string("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE}", conn_max_age=60
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Its folder is created at start-up (arena.apps.ArenaConfig.ready), not here.
     _db_path = Path(DATABASES["default"]["NAME"])
-    _db_path.parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"].update(
         CONN_MAX_AGE=0,
         OPTIONS={
@@ -124,8 +115,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(os.environ.get("ARENA_STATIC_ROOT", VAR_DIR / "static"))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request otherwise
+STATIC_ROOT = env.path("ARENA_STATIC_ROOT", VAR_DIR / "static")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -135,46 +125,44 @@ WHITENOISE_USE_FINDERS = True
 
 # --- Uploads and artifacts ------------------------------------------------------------------------
 # Uploaded models are stored here by content hash; nothing under this directory is ever served.
-ARENA_ARTIFACT_DIR = Path(os.environ.get("ARENA_ARTIFACT_DIR", VAR_DIR / "artifacts")).resolve()
-ARENA_MAX_UPLOAD_BYTES = int(os.environ.get("ARENA_MAX_UPLOAD_BYTES", 64 * 1024 * 1024))
+ARENA_ARTIFACT_DIR = env.path("ARENA_ARTIFACT_DIR", VAR_DIR / "artifacts")
+ARENA_MAX_UPLOAD_BYTES = env.integer("ARENA_MAX_UPLOAD_BYTES", 64 * 1024 * 1024)
 # Large uploads stream to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # --- Evaluator ------------------------------------------------------------------------------------
 # Validate uploads in a locked-down child process (about half a second more per upload).
-ARENA_VALIDATE_ISOLATED = _env_bool("ARENA_VALIDATE_ISOLATED", True)
+ARENA_VALIDATE_ISOLATED = env.boolean("ARENA_VALIDATE_ISOLATED", True)
 # Where the prepared datasets live (None: the evaluator's own default).
-ARENA_DATA_DIR = os.environ.get("ARENA_DATA_DIR") or None
-ARENA_LATENCY_PROTOCOL = os.environ.get("ARENA_LATENCY_PROTOCOL", "standard")
+ARENA_DATA_DIR = env.string("ARENA_DATA_DIR") or None
+ARENA_LATENCY_PROTOCOL = env.string("ARENA_LATENCY_PROTOCOL", "standard")
 # The evaluator's own limits for one model run (its sandbox child enforces them).
-ARENA_SCORING_TIMEOUT_S = _env_float("ARENA_SCORING_TIMEOUT_S", 600)
-ARENA_SCORING_MEMORY_MB = int(os.environ["ARENA_SCORING_MEMORY_MB"]) if os.environ.get(
-    "ARENA_SCORING_MEMORY_MB") else None  # None: the evaluator's default
+ARENA_SCORING_TIMEOUT_S = env.number("ARENA_SCORING_TIMEOUT_S", 600)
+ARENA_SCORING_MEMORY_MB = env.integer("ARENA_SCORING_MEMORY_MB", None)  # None: the evaluator's
 
 # --- Celery ---------------------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env.string("CELERY_BROKER_URL", "filesystem://")
 BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # Kombu's filesystem transport: messages are files in one folder that every process on this
-    # machine shares, so a real worker process runs with no broker server at all.
+    # machine shares, so a real worker process runs with no broker server at all. The folders
+    # are created when the Celery app is configured (arena/celery.py).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "control_folder": str(BROKER_DIR / "control"),
     }
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
-    for _folder in ("queue", "control"):
-        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Redis re-delivers a message whose worker died once this many seconds pass without an ack.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": _env_float("ARENA_VISIBILITY_TIMEOUT_S", 3600),
+        "visibility_timeout": env.number("ARENA_VISIBILITY_TIMEOUT_S", 3600),
     }
 # One queue name per deployment (tests use their own so they never share messages). Every worker
 # also reads "<this>.<its hardware class>" (platform/hardware): scoring tokens go to the queue
 # of the class that scores the track; this one carries the rest.
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("ARENA_CELERY_QUEUE", "arena")
+CELERY_TASK_DEFAULT_QUEUE = env.string("ARENA_CELERY_QUEUE", "arena")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -186,19 +174,19 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The scoring task's limits: the soft one lets the task mark the run failed and retry; the hard
 # one kills a stuck child. Both sit above the evaluator's own timeout.
-ARENA_TASK_SOFT_TIME_LIMIT_S = _env_float("ARENA_TASK_SOFT_TIME_LIMIT_S", ARENA_SCORING_TIMEOUT_S + 60)
-ARENA_TASK_TIME_LIMIT_S = _env_float("ARENA_TASK_TIME_LIMIT_S", ARENA_TASK_SOFT_TIME_LIMIT_S + 60)
+ARENA_TASK_SOFT_TIME_LIMIT_S = env.number("ARENA_TASK_SOFT_TIME_LIMIT_S", ARENA_SCORING_TIMEOUT_S + 60)
+ARENA_TASK_TIME_LIMIT_S = env.number("ARENA_TASK_TIME_LIMIT_S", ARENA_TASK_SOFT_TIME_LIMIT_S + 60)
 # A submission in `scoring` for longer than this is taken to be lost with its worker and re-queued.
-ARENA_STUCK_AFTER_S = _env_float("ARENA_STUCK_AFTER_S", ARENA_TASK_TIME_LIMIT_S + 60)
-ARENA_REQUEUE_EVERY_S = _env_float("ARENA_REQUEUE_EVERY_S", 60)
-ARENA_SCORING_MAX_RETRIES = int(os.environ.get("ARENA_SCORING_MAX_RETRIES", 5))
-ARENA_SCORING_RETRY_BACKOFF_S = _env_float("ARENA_SCORING_RETRY_BACKOFF_S", 30)
+ARENA_STUCK_AFTER_S = env.number("ARENA_STUCK_AFTER_S", ARENA_TASK_TIME_LIMIT_S + 60)
+ARENA_REQUEUE_EVERY_S = env.number("ARENA_REQUEUE_EVERY_S", 60)
+ARENA_SCORING_MAX_RETRIES = env.integer("ARENA_SCORING_MAX_RETRIES", 5)
+ARENA_SCORING_RETRY_BACKOFF_S = env.number("ARENA_SCORING_RETRY_BACKOFF_S", 30)
 # The fair queue (submissions/queue.py): a student's uploads claimed within this many seconds
 # count against their next upload's turn.
-ARENA_FAIR_WINDOW_S = _env_float("ARENA_FAIR_WINDOW_S", 3600)
+ARENA_FAIR_WINDOW_S = env.number("ARENA_FAIR_WINDOW_S", 3600)
 # A worker measures the reference latency of its class's tasks when it starts (once per class);
 # off, normalized latency is missing until a scoring run calibrates the task.
-ARENA_CALIBRATE_AT_START = _env_bool("ARENA_CALIBRATE_AT_START", True)
+ARENA_CALIBRATE_AT_START = env.boolean("ARENA_CALIBRATE_AT_START", True)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-submissions": {
         "task": "submissions.tasks.requeue_stuck_submissions",
@@ -222,11 +210,11 @@ REST_FRAMEWORK = {
     ],
     # Trust X-Forwarded-For only from as many proxies as the deployment really has; otherwise a
     # client could send a fresh address with every request and never be throttled.
-    "NUM_PROXIES": int(os.environ.get("ARENA_NUM_PROXIES", "0")),
+    "NUM_PROXIES": env.integer("ARENA_NUM_PROXIES", 0),
     "DEFAULT_THROTTLE_RATES": {
-        "anon": os.environ.get("ARENA_THROTTLE_ANON", "600/min"),
-        "user": os.environ.get("ARENA_THROTTLE_USER", "1200/min"),
-        "uploads": os.environ.get("ARENA_THROTTLE_UPLOADS", "30/min"),
+        "anon": env.string("ARENA_THROTTLE_ANON", "600/min"),
+        "user": env.string("ARENA_THROTTLE_USER", "1200/min"),
+        "uploads": env.string("ARENA_THROTTLE_UPLOADS", "30/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -237,9 +225,9 @@ SPECTACULAR_SETTINGS = {
 }
 # Throttle counts live in the cache: per process by default, shared across web processes when
 # ARENA_CACHE_URL points at Redis (docker-compose does).
-if os.environ.get("ARENA_CACHE_URL"):
+if env.string("ARENA_CACHE_URL"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": os.environ["ARENA_CACHE_URL"]}}
+                          "LOCATION": env.string("ARENA_CACHE_URL")}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
