@@ -6,9 +6,12 @@ Kept in one tiny module so every op reads the same two flags without import cycl
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reference_models.tensor import Tensor
 
 _state = {"grad_enabled": True, "tracing": False}
 
@@ -67,3 +70,31 @@ def tracing() -> Iterator[None]:
         yield
     finally:
         _state["tracing"] = previous
+
+
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool = False) -> tuple[Tensor | None, ...]:
+    """d(outputs)/d(inputs) as new tensors, leaving every ``.grad`` untouched
+    (``torch.autograd.grad``). Several outputs are summed, each with its ``grad_outputs``."""
+    from reference_models.tensor import _gradient_tensor, add, as_tensor, mul, run_backward, sum
+
+    if create_graph:
+        raise NotImplementedError("autograd.grad(create_graph=True) (gradients of gradients) is "
+                                  "not supported")
+    outs = [outputs] if not isinstance(outputs, list | tuple) else list(outputs)
+    ins = [inputs] if not isinstance(inputs, list | tuple) else list(inputs)
+    weights = grad_outputs if isinstance(grad_outputs, list | tuple) else [grad_outputs] * len(outs)
+    total = None
+    for out, weight in zip(outs, weights, strict=True):
+        term = out if weight is None else sum(mul(out, as_tensor(weight)))
+        total = term if total is None else add(total, term)
+    found = run_backward(total, None, ins)
+    result = []
+    for t in ins:
+        if id(t) not in found and not allow_unused:
+            raise RuntimeError("One of the differentiated Tensors appears to not have been used "
+                               "in the graph. Set allow_unused=True if this is the desired "
+                               "behavior.")
+        result.append(_gradient_tensor(found[id(t)][1].copy()) if id(t) in found else None)
+    return tuple(result)

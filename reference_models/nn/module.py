@@ -2,7 +2,9 @@
 
 Assigning a ``Parameter``, a ``Module`` or calling ``register_buffer`` inside ``__init__`` registers
 it by attribute name; everything else (``parameters()``, ``state_dict()``, ``train()``) walks
-those registries. State dicts hold plain numpy arrays, so checkpoints never need pickle.
+those registries. State dict values are tensors sharing the parameters' memory, as in PyTorch
+(``{k: v.clone() for k, v in m.state_dict().items()}`` is a snapshot); checkpoints store their
+arrays without pickle.
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from reference_models.tensor import Tensor
+from reference_models.tensor import Tensor, TensorData, target_dtype
 
 
 class Parameter(Tensor):
-    """A tensor that is a learnable weight of a module (``requires_grad=True`` by default)."""
+    """A tensor that is a learnable weight of a module (``requires_grad=True`` by default).
+
+    Its ``.data`` is a ``TensorData`` array, so ``m.weight.data.normal_(0, 0.02)`` works.
+    """
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         super().__init__(data.data if isinstance(data, Tensor) else data,
                          requires_grad=requires_grad)
+        self.data = self.data.view(TensorData)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -203,12 +209,35 @@ class Module:
             if set_to_none or param.grad is None:
                 param.grad = None
             else:
-                param.grad[...] = 0
+                param.grad.data[...] = 0
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for param in self.parameters():
             param.requires_grad = requires_grad
         return self
+
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """``model.to(device)`` checks the device (CPU only); ``model.to(dtype)`` converts the
+        floating point parameters and buffers in place, as in PyTorch."""
+        dtype = target_dtype(args, kwargs)
+        if dtype is not None:
+            for tensor in [*self.parameters(), *self.buffers()]:
+                if np.issubdtype(tensor.dtype, np.floating):
+                    tensor.data = tensor.data.astype(dtype).view(type(tensor.data))
+        return self
+
+    def cpu(self) -> Module:
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Module:
+        Tensor(0.0).cuda()  # the same clear error as a tensor's
+        return self
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        return self.to(np.float64)
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
         for module in reversed(list(self.modules())):  # children first, like PyTorch
@@ -216,17 +245,18 @@ class Module:
         return self
 
     # ----------------------------------------------------------------- state
-    def state_dict(self) -> OrderedDict[str, np.ndarray]:
-        """Every parameter and persistent buffer by dotted name, as copied numpy arrays."""
-        state: OrderedDict[str, np.ndarray] = OrderedDict()
+    def state_dict(self) -> OrderedDict[str, Tensor]:
+        """Every parameter and persistent buffer by dotted name, as detached tensors that share
+        the module's memory (PyTorch's behaviour: clone them for a snapshot)."""
+        state: OrderedDict[str, Tensor] = OrderedDict()
         for module_name, module in self.named_modules():
             dot = f"{module_name}." if module_name else ""
             for name, param in module._parameters.items():
                 if param is not None:
-                    state[dot + name] = param.data.copy()
+                    state[dot + name] = Tensor._wrap(param.data)
             for name, buffer in module._buffers.items():
                 if buffer is not None and name not in module._non_persistent:
-                    state[dot + name] = buffer.data.copy()
+                    state[dot + name] = Tensor._wrap(buffer.data)
         return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True):

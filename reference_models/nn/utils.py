@@ -13,7 +13,7 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
                     norm_type: float = 2.0) -> Tensor:
     """Scale all gradients in place so their joint norm is at most ``max_norm``; returns the norm."""
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
-    grads = [p.grad for p in params if p.grad is not None]
+    grads = [p.grad.data for p in params if p.grad is not None]
     if not grads:
         return Tensor(0.0)
     if norm_type == float("inf"):

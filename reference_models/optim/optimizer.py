@@ -40,13 +40,17 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 else:
-                    p.grad[...] = 0
+                    p.grad.data[...] = 0
 
     def step(self) -> None:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self.update(p, p.grad, self.state.setdefault(id(p), {}), group)
+                    self.update(p, np.asarray(p.grad.data), self.state.setdefault(id(p), {}),
+                                group)
+                    # the weights changed in place: a graph built before the step must not
+                    # backward through them (PyTorch's version counter)
+                    p._version.value += 1
 
     def update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any],
                group: dict[str, Any]) -> None:
@@ -66,6 +70,7 @@ class Optimizer:
         params = [p for group in self.param_groups for p in group["params"]]
         for group, saved in zip(self.param_groups, state_dict["param_groups"], strict=True):
             group.update(saved)
-        self.state = {id(params[int(index)]): {k: (np.array(v) if isinstance(v, np.ndarray)
+        self.state = {id(params[int(index)]): {k: (np.array(getattr(v, "data", v))
+                                                   if isinstance(v, np.ndarray | Tensor)
                                                    else v) for k, v in values.items()}
                       for index, values in state_dict["state"].items()}

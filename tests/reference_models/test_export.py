@@ -136,7 +136,7 @@ class Mixed(nn.Module):
         h = rm.cat([h[:, :2], h[:, 2:] * 2.0], dim=1)      # Slice + Concat
         h = h.masked_fill(self.mask, 0.5)                  # Where
         s = F.softmax(h, dim=-1) + F.log_softmax(h, dim=1).exp()
-        m = s.mean(dim=1) - s.max(dim=1) + s.sum(dim=1, keepdim=True).squeeze(1)
+        m = s.mean(dim=1) - s.amax(dim=1) + s.sum(dim=1, keepdim=True).squeeze(1)
         v = rm.stack([m, m.sigmoid()], dim=1).flatten(1)   # Unsqueeze + Concat + Flatten
         return (v ** 2).sqrt() + x[:, 0:1].abs() + x.var(dim=1, keepdim=True).tanh()
 

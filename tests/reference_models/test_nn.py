@@ -46,7 +46,7 @@ def test_state_dict_round_trip_reproduces_outputs() -> None:
     source = Block()
     source(rm.randn(8, 3, 4, 4))  # move the batch norm statistics
     state = source.state_dict()
-    assert all(isinstance(v, np.ndarray) for v in state.values())
+    assert all(isinstance(v, rm.Tensor) for v in state.values())  # tensors, as in PyTorch
     rm.manual_seed(1)
     target = Block()
     target.load_state_dict(state)
@@ -54,8 +54,11 @@ def test_state_dict_round_trip_reproduces_outputs() -> None:
     source.eval()
     target.eval()
     np.testing.assert_array_equal(source(x).data, target(x).data)
-    state["conv.weight"][...] = 0  # a state dict holds copies, not the live arrays
-    assert np.abs(source.conv.weight.data).sum() > 0
+    snapshot = {name: value.clone() for name, value in state.items()}
+    state["conv.weight"][...] = 0  # as in PyTorch, a state dict holds the live memory...
+    assert np.abs(source.conv.weight.data).sum() == 0
+    assert np.abs(target.conv.weight.data).sum() > 0  # ...and loading copies it
+    assert np.abs(snapshot["conv.weight"].data).sum() > 0  # clone() is the snapshot
 
 
 def test_load_state_dict_explains_mismatches() -> None:
