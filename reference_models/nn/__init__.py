@@ -4,23 +4,31 @@ from reference_models.nn import functional, init, utils
 from reference_models.nn.attention import CausalSelfAttention, KVCache, MultiheadAttention
 from reference_models.nn.layers import (
     GELU,
+    AdaptiveAvgPool2d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
+    BCELoss,
+    BCEWithLogitsLoss,
     Conv2d,
     CrossEntropyLoss,
     Dropout,
     Embedding,
     Flatten,
     Identity,
+    L1Loss,
+    LeakyReLU,
     Linear,
     LogSoftmax,
     MaxPool2d,
+    ModuleDict,
     ModuleList,
     MSELoss,
+    NLLLoss,
     ReLU,
     Sequential,
     Sigmoid,
+    SiLU,
     Softmax,
     Tanh,
 )
@@ -29,10 +37,11 @@ from reference_models.nn.normalization import LayerNorm, RMSNorm
 from reference_models.nn.positional import RotaryEmbedding, SinusoidalPositionalEncoding
 
 __all__ = [
-    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout",
-    "Embedding", "Flatten", "GELU", "Identity", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d",
-    "Module", "ModuleList", "Parameter", "ReLU", "RemovableHandle", "Sequential", "Sigmoid",
-    "Softmax", "Tanh", "functional", "init", "utils",
+    "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
+    "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU",
+    "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module",
+    "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "RemovableHandle", "Sequential",
+    "SiLU", "Sigmoid", "Softmax", "Tanh", "functional", "init", "utils",
     # language track
     "CausalSelfAttention", "KVCache", "LayerNorm", "MultiheadAttention", "RMSNorm",
     "RotaryEmbedding", "SinusoidalPositionalEncoding",

@@ -26,17 +26,19 @@ from reference_models.tensor import (
     gelu,
     log_softmax,
     record_op,
-    relu,
     sigmoid,
     softmax,
     tanh,
     unbroadcast,
 )
+from reference_models.tensor import relu as _relu
 
 __all__ = [
-    "avg_pool2d", "batch_norm", "causal_mask", "conv2d", "cross_entropy", "dropout", "embedding",
-    "flatten", "gelu", "layer_norm", "linear", "log_softmax", "max_pool2d", "mse_loss", "relu",
-    "masked_softmax", "rms_norm", "scaled_dot_product_attention", "sigmoid", "softmax", "tanh",
+    "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "causal_mask", "conv2d", "cross_entropy", "dropout",
+    "embedding", "flatten", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear",
+    "log_softmax", "masked_softmax", "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad",
+    "relu", "rms_norm", "scaled_dot_product_attention", "sigmoid", "silu", "softmax", "tanh",
 ]
 
 
@@ -67,6 +69,62 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def flatten(input: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
     return input.flatten(start_dim, end_dim)
+
+
+# ===================================================================== activations
+def _maybe_in_place(input: Tensor, fn, inplace: bool) -> Tensor:
+    """``inplace=True`` changes ``input`` itself, as PyTorch's does (same autograd rules as
+    ``x.relu_()``); the values are the same either way."""
+    return input._in_place((), fn) if inplace else fn(input)
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _maybe_in_place(as_tensor(input), _relu, inplace)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``x`` where positive, ``negative_slope * x`` elsewhere."""
+    def run(a: Tensor) -> Tensor:
+        positive = a.data > 0
+        slope = np.where(positive, 1, negative_slope).astype(a.dtype)
+        return record_op(a.data * slope, (a,), "leaky_relu", lambda g: (g * slope,),
+                         alpha=float(negative_slope))
+
+    return _maybe_in_place(as_tensor(input), run, inplace)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * sigmoid(x)`` (also called swish)."""
+    return _maybe_in_place(as_tensor(input), lambda a: a * sigmoid(a), inplace)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """Class ids to int64 one-hot rows; ``num_classes=-1`` takes the largest id + 1."""
+    ids = np.asarray(tensor.data if isinstance(tensor, Tensor) else tensor)
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise RuntimeError("one_hot is only applicable to index tensor (integer ids)")
+    count = int(ids.max()) + 1 if num_classes == -1 else int(num_classes)
+    if ids.size and (ids.min() < 0 or ids.max() >= count):
+        raise RuntimeError("Class values must be smaller than num_classes and non-negative.")
+    return Tensor(np.eye(count, dtype=np.int64)[ids])
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """Pad the last ``len(pad) // 2`` dimensions: ``(left, right, top, bottom, ...)``, as PyTorch
+    lists them (last dimension first). Constant padding only."""
+    if mode != "constant":
+        raise NotImplementedError(f"F.pad mode={mode!r}: only mode='constant' is supported")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad must have an even length of at most {2 * input.ndim}, got {pad}")
+    widths = [(0, 0)] * input.ndim
+    for i in range(len(pad) // 2):
+        widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if any(a < 0 or b < 0 for a, b in widths):
+        raise NotImplementedError("F.pad with negative padding (cropping) is not supported")
+    out = np.pad(input.data, widths, constant_values=value)
+    inner = tuple(slice(a, a + n) for (a, _), n in zip(widths, input.shape, strict=True))
+    return record_op(out, (input,), "pad", lambda g: (g[inner],), pads=tuple(widths),
+                     value=float(value))
 
 
 # ===================================================================== convolution
@@ -238,6 +296,18 @@ def avg_pool2d(input: Tensor, kernel_size: int | Sequence[int],
                      kernel_shape=(kh, kw), stride=st, padding=pad)
 
 
+def adaptive_avg_pool2d(input: Tensor, output_size: int | Sequence[int | None]) -> Tensor:
+    """Average pooling to ``output_size``; supported when it divides the input size (the usual
+    ``AdaptiveAvgPool2d(1)`` or ``(7, 7)`` on a 14x14 map), which is one ``avg_pool2d``."""
+    h, w = input.shape[-2:]
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
+    oh, ow = h if oh is None else oh, w if ow is None else ow
+    if h % oh or w % ow:
+        raise NotImplementedError(f"adaptive_avg_pool2d from {h}x{w} to {oh}x{ow}: only output "
+                                  "sizes that divide the input size are supported")
+    return avg_pool2d(input, (h // oh, w // ow))
+
+
 # ===================================================================== normalization
 def _sum_blocks(fn, blocks: list[slice]) -> np.ndarray:
     """Sum of ``fn(block)`` over row blocks, computed in parallel."""
@@ -339,21 +409,32 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
 
 # ===================================================================== losses
-def cross_entropy(input: Tensor, target: Tensor | np.ndarray, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
+def cross_entropy(input: Tensor, target: Tensor | np.ndarray, weight: Tensor | None = None,
+                  size_average: None = None, ignore_index: int = -100, reduce: None = None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy from logits; ``target`` holds class ids or class probabilities.
 
-    ``input`` is (N, C) or (N, C, d1, ...) with class ids (N, d1, ...), as in PyTorch.
+    ``input`` is (N, C) or (N, C, d1, ...) with class ids (N, d1, ...), as in PyTorch. Targets
+    equal to ``ignore_index`` add nothing and do not count in the mean.
     """
+    if weight is not None:
+        raise NotImplementedError("cross_entropy(weight=...) (per-class weights) is not "
+                                  "supported yet")
+    if size_average is not None or reduce is not None:
+        raise TypeError("size_average and reduce are deprecated in PyTorch: use reduction=")
     num_classes = input.shape[1]
     # one row of C scores per (sample, position): (N, C, d...) -> (N*d..., C)
     logits = np.moveaxis(input.data, 1, -1).reshape(-1, num_classes)
     tgt = target.data if isinstance(target, Tensor) else np.asarray(target)
     rows = logits.shape[0]
+    kept = None  # rows whose target is not ignore_index (None: all)
     if np.issubdtype(tgt.dtype, np.floating):
         probs = np.moveaxis(tgt, 1, -1).reshape(-1, num_classes).astype(logits.dtype, copy=False)
     else:
         tgt = tgt.astype(np.int64, copy=False).reshape(-1)
+        if tgt.shape == (rows,) and (tgt == ignore_index).any():
+            kept = tgt != ignore_index
+            tgt = np.where(kept, tgt, 0)
         if tgt.shape != (rows,) or tgt.min(initial=0) < 0 or tgt.max(initial=0) >= num_classes:
             raise ValueError(f"cross_entropy targets must be {rows} class ids in [0, "
                              f"{num_classes}); got shape {tgt.shape}")
@@ -361,11 +442,14 @@ def cross_entropy(input: Tensor, target: Tensor | np.ndarray, reduction: str = "
         probs[np.arange(rows), tgt] = 1
     if label_smoothing:
         probs = probs * (1 - label_smoothing) + label_smoothing / num_classes
+    if kept is not None:
+        probs *= kept[:, None]
+    counted = rows if kept is None else int(kept.sum())
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     losses = -(probs * log_probs).sum(axis=1)
     if reduction == "mean":
-        out = losses.mean()
+        out = losses.sum() / np.asarray(counted, dtype=losses.dtype)  # 0/0 = nan, as PyTorch
     elif reduction == "sum":
         out = losses.sum()
     elif reduction == "none":
@@ -375,24 +459,97 @@ def cross_entropy(input: Tensor, target: Tensor | np.ndarray, reduction: str = "
 
     def backward(g: np.ndarray) -> tuple:
         # d loss / d logits = softmax - target distribution, per row
-        row_g = g.reshape(-1, 1) if reduction == "none" else g / rows if reduction == "mean" else g
-        grad = (np.exp(log_probs) - probs) * row_g.astype(logits.dtype, copy=False)
+        row_g = (g.reshape(-1, 1) if reduction == "none" else g / counted
+                 if reduction == "mean" else g)
+        softmax_rows = np.exp(log_probs) if kept is None else np.exp(log_probs) * kept[:, None]
+        grad = (softmax_rows - probs) * row_g.astype(logits.dtype, copy=False)
         grad = grad.reshape(input.shape[0], *input.shape[2:], num_classes)
         return (np.moveaxis(grad, -1, 1),)
 
     return record_op(np.asarray(out, dtype=logits.dtype), (input,), "cross_entropy", backward)
 
 
+def _reduce(losses: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    if reduction == "none":
+        return losses
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+
+
 def mse_loss(input: Tensor, target: Tensor | np.ndarray, reduction: str = "mean") -> Tensor:
     diff = input - as_tensor(target)
-    squared = diff * diff
+    return _reduce(diff * diff, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor | np.ndarray, reduction: str = "mean") -> Tensor:
+    return _reduce((input - as_tensor(target)).abs(), reduction)
+
+
+def nll_loss(input: Tensor, target: Tensor | np.ndarray, weight: Tensor | None = None,
+             ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of class ids, from log-probabilities (``log_softmax`` output):
+    ``nll_loss(log_softmax(x, 1), t)`` is ``cross_entropy(x, t)``."""
+    if weight is not None:
+        raise NotImplementedError("nll_loss(weight=...) (per-class weights) is not supported yet")
+    num_classes = input.shape[1]
+    logp = np.moveaxis(input.data, 1, -1).reshape(-1, num_classes)
+    tgt = np.asarray(target.data if isinstance(target, Tensor) else target).reshape(-1)
+    if not np.issubdtype(tgt.dtype, np.integer) or tgt.shape != (logp.shape[0],):
+        raise ValueError(f"nll_loss targets must be {logp.shape[0]} integer class ids")
+    kept = tgt != ignore_index
+    ids = np.where(kept, tgt, 0)
+    if ids.min(initial=0) < 0 or ids.max(initial=0) >= num_classes:
+        raise ValueError(f"nll_loss targets must be class ids in [0, {num_classes})")
+    rows = np.arange(len(ids))
+    losses = -logp[rows, ids] * kept
+    counted = int(kept.sum())
     if reduction == "mean":
-        return squared.mean()
-    if reduction == "sum":
-        return squared.sum()
-    if reduction == "none":
-        return squared
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+        out = losses.sum() / np.asarray(counted, dtype=losses.dtype)
+    elif reduction == "sum":
+        out = losses.sum()
+    elif reduction == "none":
+        out = losses.reshape(input.shape[:1] + input.shape[2:])
+    else:
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+
+    def backward(g: np.ndarray) -> tuple:
+        row_g = g.reshape(-1) if reduction == "none" else np.broadcast_to(
+            g / counted if reduction == "mean" else g, ids.shape)
+        grad = np.zeros_like(logp)
+        grad[rows, ids] = -row_g * kept
+        grad = grad.reshape(input.shape[0], *input.shape[2:], num_classes)
+        return (np.moveaxis(grad, -1, 1),)
+
+    return record_op(np.asarray(out, dtype=logp.dtype), (input,), "nll_loss", backward)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor | np.ndarray,
+                         reduction: str = "mean") -> Tensor:
+    """``-(t log p + (1 - t) log(1 - p))`` for probabilities ``p``; each log is clamped at -100
+    as in PyTorch, so p = 0 or 1 gives a large finite loss."""
+    p = input.data
+    t = np.asarray(target.data if isinstance(target, Tensor) else target, dtype=p.dtype)
+    if p.size and (p.min() < 0 or p.max() > 1):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    with np.errstate(divide="ignore"):
+        log_p, log_q = np.maximum(np.log(p), -100), np.maximum(np.log1p(-p), -100)
+    losses = record_op(-(t * log_p + (1 - t) * log_q), (input,), "binary_cross_entropy",
+                       lambda g: (g * (p - t) / np.maximum(p * (1 - p), 1e-12),))
+    return _reduce(losses, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor | np.ndarray,
+                                     reduction: str = "mean") -> Tensor:
+    """Sigmoid and binary cross-entropy in one stable step (no overflow for large logits)."""
+    x = input.data
+    t = np.asarray(target.data if isinstance(target, Tensor) else target, dtype=x.dtype)
+    losses = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+    out = record_op(losses, (input,), "binary_cross_entropy_with_logits",
+                    lambda g: (g * (sigmoid(Tensor._wrap(x)).data - t),))
+    return _reduce(out, reduction)
 
 
 # ===================================================================== regularization, lookup

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,14 +38,22 @@ class Linear(Module):
 
 class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
-                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
-                 groups: int = 1, bias: bool = True) -> None:
+                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] | str = 0,
+                 dilation: int | Sequence[int] = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros") -> None:
         super().__init__()
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must both be divisible by groups ({groups})")
+        if F._pair(dilation) != (1, 1):
+            raise NotImplementedError("Conv2d(dilation=...) (dilated convolution) is not "
+                                      "supported yet")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"Conv2d(padding_mode={padding_mode!r}): only 'zeros' is "
+                                      "supported")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = F._pair(kernel_size)
+        padding = _conv_padding(padding, self.kernel_size, F._pair(stride))
         self.stride, self.padding, self.groups = F._pair(stride), F._pair(padding), groups
         shape = (out_channels, in_channels // groups, *self.kernel_size)
         self.weight = Parameter(np.empty(shape, dtype=np.float32))
@@ -59,6 +67,23 @@ class Conv2d(Module):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, groups={self.groups}, "
                 f"bias={self.bias is not None}")
+
+
+def _conv_padding(padding: int | Sequence[int] | str, kernel: tuple[int, int],
+                  stride: tuple[int, int]) -> int | Sequence[int]:
+    """PyTorch's ``padding="valid"`` (none) and ``"same"`` (output size = input size)."""
+    if padding == "valid":
+        return 0
+    if padding != "same":
+        if isinstance(padding, str):
+            raise ValueError(f"padding must be a number, 'same' or 'valid', not {padding!r}")
+        return padding
+    if stride != (1, 1):
+        raise ValueError("padding='same' is not supported for strided convolutions")
+    if kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+        raise NotImplementedError("padding='same' with an even kernel size needs uneven "
+                                  "padding, which is not supported yet")
+    return kernel[0] // 2, kernel[1] // 2
 
 
 class MaxPool2d(Module):
@@ -77,6 +102,20 @@ class MaxPool2d(Module):
 class AvgPool2d(MaxPool2d):
     def forward(self, input: Tensor) -> Tensor:
         return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average-pool to a fixed ``output_size`` (sizes that divide the input; see the function)."""
+
+    def __init__(self, output_size: int | Sequence[int | None]) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 class _BatchNorm(Module):
@@ -157,8 +196,29 @@ class Embedding(Module):
 
 # ===================================================================== activations
 class ReLU(Module):
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input)
+        return F.relu(input, self.inplace)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
+        super().__init__()
+        self.negative_slope, self.inplace = negative_slope, inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class SiLU(ReLU):
+    def forward(self, input: Tensor) -> Tensor:
+        return F.silu(input, self.inplace)
 
 
 class GELU(Module):
@@ -196,13 +256,18 @@ class LogSoftmax(Softmax):
 
 # ===================================================================== losses
 class CrossEntropyLoss(Module):
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
+                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__()
+        if weight is not None:
+            raise NotImplementedError("CrossEntropyLoss(weight=...) (per-class weights) is not "
+                                      "supported yet")
+        self.ignore_index = ignore_index
         self.reduction, self.label_smoothing = reduction, label_smoothing
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.cross_entropy(input, target, reduction=self.reduction,
-                               label_smoothing=self.label_smoothing)
+        return F.cross_entropy(input, target, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
 class MSELoss(Module):
@@ -212,6 +277,31 @@ class MSELoss(Module):
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class L1Loss(MSELoss):
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class BCELoss(MSELoss):
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return F.binary_cross_entropy(input, target, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(MSELoss):
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return F.binary_cross_entropy_with_logits(input, target, reduction=self.reduction)
+
+
+class NLLLoss(Module):
+    def __init__(self, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__()
+        self.ignore_index, self.reduction = ignore_index, reduction
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return F.nll_loss(input, target, ignore_index=self.ignore_index,
+                          reduction=self.reduction)
 
 
 # ===================================================================== containers
@@ -269,8 +359,52 @@ class ModuleList(Module):
         return iter(self._modules.values())
 
 
+class ModuleDict(Module):
+    """Modules by name, registered in insertion order (``nn.ModuleDict``)."""
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None,
+                 ) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self) -> Iterable[str]:
+        return self._modules.keys()
+
+    def values(self) -> Iterable[Module]:
+        return self._modules.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        return self._modules.items()
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        for key, module in pairs:
+            self.add_module(key, module)
+
+
 __all__ = [
-    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout",
-    "Embedding", "Flatten", "GELU", "Identity", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d",
-    "ModuleList", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh",
+    "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
+    "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU",
+    "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d",
+    "ModuleDict", "ModuleList", "NLLLoss", "ReLU", "Sequential", "SiLU", "Sigmoid", "Softmax",
+    "Tanh",
 ]

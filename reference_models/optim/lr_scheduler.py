@@ -6,6 +6,7 @@ and writes the rate into every parameter group. Creating a scheduler applies ste
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +52,44 @@ class StepLR(LRScheduler):
 
     def lr_at(self, step: int, base_lr: float) -> float:
         return base_lr * self.gamma ** (step // self.step_size)
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the rate by ``gamma`` at each of the ``milestones`` steps."""
+
+    def __init__(self, optimizer: Optimizer, milestones: list[int], gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:
+        self.milestones, self.gamma = sorted(milestones), gamma
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        return base_lr * self.gamma ** bisect.bisect_right(self.milestones, step)
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the rate by ``gamma`` every step."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        return base_lr * self.gamma ** step
+
+
+class LinearLR(LRScheduler):
+    """The base rate times a factor going linearly from ``start_factor`` to ``end_factor`` over
+    ``total_iters`` steps, then staying there."""
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
+                 end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1) -> None:
+        self.start_factor, self.end_factor = start_factor, end_factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        fraction = min(step, self.total_iters) / self.total_iters
+        return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * fraction)
 
 
 class LambdaLR(LRScheduler):
