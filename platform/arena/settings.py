@@ -10,6 +10,7 @@ Celery app and ``manage.py demo`` create theirs when they first need them).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -37,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "arena.urls"
@@ -110,6 +114,16 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+# Login throttling (django-axes): this many wrong passwords in a row for one username from one
+# address lock that pair out (web and admin login) until the cool-off has passed without another
+# try; the page says so (registration/locked.html, HTTP 429). Client address: REMOTE_ADDR.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend",
+                           "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.integer("ARENA_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.number("ARENA_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -134,6 +148,24 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # --- Evaluator ------------------------------------------------------------------------------------
 # Validate uploads in a locked-down child process (about half a second more per upload).
 ARENA_VALIDATE_ISOLATED = env.boolean("ARENA_VALIDATE_ISOLATED", True)
+# Uploads are checked by workers of the validation queue ("<ARENA_CELERY_QUEUE>.validate"), never
+# in the request. Inline puts the check back in the request: for tests of the web tier only.
+ARENA_VALIDATE_INLINE = env.boolean("ARENA_VALIDATE_INLINE", False)
+# The gate's wall-clock limit for one file (its child is killed then and the file refused).
+ARENA_VALIDATION_TIMEOUT_S = env.number("ARENA_VALIDATION_TIMEOUT_S", 60)
+ARENA_VALIDATION_TASK_TIME_LIMIT_S = env.number("ARENA_VALIDATION_TASK_TIME_LIMIT_S",
+                                                ARENA_VALIDATION_TIMEOUT_S + 30)
+# Beat's sweep of the validation stage (submissions/validation.py): a `received` upload whose task
+# was sent this long ago gets another; a `validating` one this old goes back for another try; after
+# so many tries, or this long after the upload, it is failed and its slots are given back.
+ARENA_VALIDATION_RESEND_AFTER_S = env.number("ARENA_VALIDATION_RESEND_AFTER_S", 60)
+ARENA_VALIDATION_STUCK_AFTER_S = env.number("ARENA_VALIDATION_STUCK_AFTER_S",
+                                            ARENA_VALIDATION_TASK_TIME_LIMIT_S + 30)
+ARENA_VALIDATION_MAX_ATTEMPTS = env.integer("ARENA_VALIDATION_MAX_ATTEMPTS", 3)
+ARENA_VALIDATION_GIVE_UP_S = env.number("ARENA_VALIDATION_GIVE_UP_S", 3600)
+# What a worker process does: "score" (its hardware class's queue and the default queue) or
+# "validate" (the validation queue only; no class, no calibration). Run at least one of each.
+ARENA_WORKER_ROLE = env.string("ARENA_WORKER_ROLE", "score")
 # Where the prepared datasets live (None: the evaluator's own default).
 ARENA_DATA_DIR = env.string("ARENA_DATA_DIR") or None
 ARENA_LATENCY_PROTOCOL = env.string("ARENA_LATENCY_PROTOCOL", "standard")
@@ -191,6 +223,8 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-submissions": {
         "task": "submissions.tasks.requeue_stuck_submissions",
         "schedule": ARENA_REQUEUE_EVERY_S,
+        # The validation queue: short tasks only, so the sweep never waits behind a scoring run.
+        "options": {"queue": f"{CELERY_TASK_DEFAULT_QUEUE}.validate"},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
