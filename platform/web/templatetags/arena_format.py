@@ -61,3 +61,16 @@ def wait_time(seconds: float | None) -> str:
         return "1 minute" if minutes == 1 else f"{minutes} minutes"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+@register.filter
+def duration(delta) -> str:
+    """A fixed length of time (a ``timedelta``) in words: "15 minutes", "30 seconds"."""
+    if delta is None:
+        return "—"
+    seconds = round(delta.total_seconds())
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}" + ("s" if count != 1 else "")
+    return f"{seconds} second" + ("s" if seconds != 1 else "")
