@@ -263,3 +263,16 @@ def test_mixed_dtypes_promote_as_pytorch() -> None:
     with pytest.raises(TypeError):
         floats + [1.0, 2.0]  # PyTorch takes tensors and numbers, not lists
 
+
+def test_from_pytorch_doc_blocks_run_as_written(capsys) -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "from-pytorch.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) >= 3
+    namespace: dict = {}
+    for number, block in enumerate(blocks, start=1):
+        exec(compile(block, f"from-pytorch.md block {number}", "exec"), namespace)  # noqa: S102
+    out = capsys.readouterr().out
+    assert "leaf Variable" in out and "[1, 0] True" in out
+    assert namespace["logits"].shape == (16, 1)
