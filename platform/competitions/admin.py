@@ -1,6 +1,24 @@
+"""Django admin for competitions, their tracks and participations.
+
+A superuser sees everything. An instructor (staff, not superuser) sees and edits only the
+competitions they organize: the lists, the change pages (another competition's is "not found"),
+the competition choices of every form and the list filters. So an instructor cannot add himself
+to another competition, unlisted or not, and read it through the API.
+"""
+
+from __future__ import annotations
+
 from django.contrib import admin
 
 from .models import Competition, Participation, Track
+
+
+def organized_by(request, queryset=None):
+    """The competitions the admin user may work on: all for a superuser, else those organized."""
+    queryset = Competition.objects.all() if queryset is None else queryset
+    if request.user.is_superuser:
+        return queryset
+    return queryset.filter(organizers=request.user)
 
 
 class TrackInline(admin.TabularInline):
@@ -16,14 +34,30 @@ class CompetitionAdmin(admin.ModelAdmin):
     inlines = [TrackInline]
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(organizers=request.user)
+        return organized_by(request, super().get_queryset(request))
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # An instructor who makes (or edits) a competition stays among its organizers: otherwise
+        # it would vanish from his own lists the moment he saved it.
+        if not request.user.is_superuser:
+            form.instance.organizers.add(request.user)
 
 
 @admin.register(Participation)
 class ParticipationAdmin(admin.ModelAdmin):
     list_display = ("user", "competition", "joined_at")
-    list_filter = ("competition",)
+    # Only competitions among the rows the user may see (the default lists every name).
+    list_filter = (("competition", admin.RelatedOnlyFieldListFilter),)
     search_fields = ("user__username",)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("user", "competition")
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(competition__organizers=request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "competition":
+            kwargs["queryset"] = organized_by(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
