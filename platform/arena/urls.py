@@ -7,3 +7,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("web.urls")),
 ]
+
+# JSON under /api/ (and to JSON clients), the site's pages elsewhere.
+handler400 = "web.errors.bad_request"
+handler404 = "web.errors.not_found"
