@@ -1,6 +1,7 @@
 """The committed compressed baselines: each file is what its JSON record says (same bytes and
-size as scored, made from the float file it names), stores integer weights, runs on integer
-kernels, and passes the validation gate; and ``load_from_onnx`` recovers a framework model."""
+size as scored, made from the float file it names), stores integer weights (7 bits: the portable
+scheme), runs on integer kernels, passes the validation gate, and stays within 0.3 points of its
+float model; and ``load_from_onnx`` recovers a framework model."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import numpy as np
 import onnx
 import pytest
+from onnx import numpy_helper
 
 from evaluator.metrics import deflate_size
 from evaluator.validation import validate
@@ -37,6 +39,25 @@ def test_compressed_baseline_matches_its_record(record_path):
     integer_bytes = sum(len(t.raw_data) for t in onnx.load_from_string(model).graph.initializer
                         if t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8))
     assert integer_bytes > 0.5 * record["scorecard"]["size_bytes"]  # weights really are bytes
+
+
+@pytest.mark.parametrize("record_path", RECORDS, ids=[p.stem for p in RECORDS])
+def test_int8_baseline_is_portable_and_within_0_3_points_of_its_float_model(record_path):
+    """The issue's done-criterion, from the records (re-measured by the evaluator below and, for
+    the AVX2 kernels, in test_int8_portability.py). The pruned model's float model is the pruned,
+    fine-tuned float model it was quantized from; its drop against the unpruned float stays near
+    the -0.92 points it was before the rebuild."""
+    record = json.loads(record_path.read_text())
+    assert record["method"]["scheme"] == "u8s7"
+    assert {"cpu_features", "cpu_model", "load_average_1_5_15"} <= set(record["machine"])
+    weights = [numpy_helper.to_array(t) for t in onnx.load(str(record_path.with_suffix(".onnx")))
+               .graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) >= 2]
+    assert weights and max(int(np.abs(w).max()) for w in weights) <= 63  # 7-bit weights
+    accuracy = record["scorecard"]["accuracy"]
+    own_float = record.get("pruned_float_scorecard", record["float_scorecard"])["accuracy"]
+    assert abs(accuracy - own_float) <= 0.003, (accuracy, own_float)
+    if "pruned_float_scorecard" in record:
+        assert record["compared_with_float"]["accuracy_delta_points"] >= -1.5
 
 
 def test_load_from_onnx_recovers_the_framework_model(tmp_path):
@@ -69,8 +90,17 @@ def test_compressed_baselines_meet_the_targets(name):
     assert float_size / record["scorecard"]["size_bytes"] >= smallest_ratio
 
 
+# How far this machine's score may be from the record's (made on AVX-512 VNNI). The 7-bit
+# baselines' optimized outputs match their exact semantics to 0.017 logits on VNNI (all 10,000
+# images, same predictions) and to 0.006 on emulated AVX2 (same predictions on every sampled
+# image), so only an image whose two best logits tie within that can change: 5 of 10,000 is a
+# generous bound. The old 8-bit weights scored 135 images lower on AMD Zen 3 (74.40 vs 75.75%).
+SCORE_TOLERANCE = 0.0005
+
+
 @pytest.mark.integration
-@pytest.mark.parametrize("name", ["cifar10_cnn_int8", "cifar10_cnn_pruned_int8"])
+@pytest.mark.parametrize("name", ["cifar10_cnn_int8", "cifar10_cnn_pruned_int8",
+                                  "mnist_mlp_int8"])
 def test_compressed_baseline_scores_what_its_record_says(name, prepared_data_dir):
     from evaluator.scoring import LatencyProtocol, score
 
@@ -78,5 +108,6 @@ def test_compressed_baseline_scores_what_its_record_says(name, prepared_data_dir
     card = score(BASELINES / f"{name}.onnx", record["task"], data_dir=prepared_data_dir,
                  protocol=LatencyProtocol.quick())
     assert card["valid"], card["error"]
-    assert card["accuracy"] == pytest.approx(record["scorecard"]["accuracy"], abs=1e-9)
+    assert card["accuracy"] == pytest.approx(record["scorecard"]["accuracy"],
+                                             abs=SCORE_TOLERANCE)
     assert card["nonzero_params"] == record["scorecard"]["nonzero_params"]
