@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = importlib.util.spec_from_file_location("fairness_int8", int8)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        int8_args = ["--quick"] if args.quick else []
+        int8_args = (["--quick"] if args.quick else []) + (
+            ["--data-dir", args.data_dir] if args.data_dir else [])
         try:
             return module.main(int8_args) or 0
         except TypeError:  # a main() that takes no arguments

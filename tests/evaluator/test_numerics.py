@@ -91,3 +91,23 @@ def test_a_failed_check_warns_on_a_valid_scorecard():
     (warning,) = card["warnings"]
     assert "INT8 kernels saturate on this CPU (x86_64-avx2)" in warning
     assert card["speed_index_ci"] == [0.49, 0.51] and card["latency_ci_ms"] == [0.98, 1.02]
+
+
+def test_integer_kernel_graphs_are_checked_against_onnxs_reference_evaluator(tmp_path):
+    # onnxruntime runs MatMulInteger with the same kernels optimized or not, so only numpy's exact
+    # integer arithmetic can show their saturation.
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    source, target = tmp_path / "float.onnx", tmp_path / "dynamic.onnx"
+    source.write_bytes(model_zoo.mnist_linear())
+    quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+    model_bytes = target.read_bytes()
+    assert numerics.is_quantized(model_bytes)
+    run, name = numerics.reference_runner(model_bytes)
+    assert name == numerics.EVALUATOR_NAME
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    session = make_session(model_bytes)
+    check = numerics.compare(session.run(None, {session.get_inputs()[0].name: x})[0], run(x), name)
+    assert check["reference"] == numerics.EVALUATOR_NAME and check["inputs"] == 4
+    # A float or QDQ graph keeps the cheap reference: onnxruntime with optimizations off.
+    assert numerics.reference_runner(model_zoo.mnist_qdq_int8())[1] == numerics.REFERENCE_NAME
