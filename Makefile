@@ -6,7 +6,7 @@ STAMP := $(VENV)/.setup-stamp
 PORT ?= 8000
 export PYTHONPATH := $(CURDIR):$(CURDIR)/platform
 
-.PHONY: setup test lint demo web worker beat bench torch system-deps
+.PHONY: setup test lint demo web worker validator beat bench torch system-deps
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ web: setup
 
 worker: setup
 	$(VENV)/bin/celery --workdir platform -A arena worker --loglevel INFO --concurrency 1
+
+# Checks uploads (the validation queue; run at least one beside the scoring workers).
+validator: setup
+	ARENA_WORKER_ROLE=validate $(VENV)/bin/celery --workdir platform -A arena worker --loglevel INFO --concurrency 2
 
 beat: setup
 	$(VENV)/bin/celery --workdir platform -A arena beat --loglevel INFO

@@ -24,6 +24,8 @@ from pathlib import Path
 import requests
 
 TERMINAL_STATUSES = frozenset({"scored", "rejected", "failed", "over_limit"})
+# Past its check (validation runs on the platform's workers after the upload has answered).
+CHECKED_STATUSES = TERMINAL_STATUSES | {"queued", "scoring"}
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 
@@ -142,8 +144,10 @@ class ArenaClient:
 
     def wait(self, submission_id: int, *, poll_seconds: float = 2.0, timeout: float = 1800.0,
              on_status: Callable[[str], None] | None = None,
-             on_update: Callable[[dict], None] | None = None) -> dict:
-        """Poll until the submission reaches a terminal status; return its last state.
+             on_update: Callable[[dict], None] | None = None,
+             until: frozenset[str] = TERMINAL_STATUSES) -> dict:
+        """Poll until the submission reaches a status in ``until`` (default: a terminal one);
+        return its last state.
 
         ``on_status`` gets each new status; ``on_update`` the whole submission whenever its
         status or its place in the queue (``queue_position``) changes."""
@@ -158,7 +162,7 @@ class ArenaClient:
             if place != last_place and on_update is not None:
                 on_update(body)
             last, last_place = body["status"], place
-            if last in TERMINAL_STATUSES:
+            if last in until:
                 return body
             if time.monotonic() > deadline:
                 raise ClientError(f"submission {submission_id} is still {last} after "
@@ -199,5 +203,5 @@ def _error_message(response: requests.Response) -> str:
     return f"HTTP {response.status_code} from {response.url}"
 
 
-__all__ = ["ArenaClient", "ClientError", "Settings", "TERMINAL_STATUSES", "config_path",
+__all__ = ["ArenaClient", "CHECKED_STATUSES", "ClientError", "Settings", "TERMINAL_STATUSES", "config_path",
            "multipart_body", "resolve_settings"]

@@ -25,6 +25,9 @@ COUNTED_STATUSES = (
     Status.OVER_LIMIT,
 )
 FINAL_STATUSES = (Status.SCORED, Status.REJECTED, Status.FAILED, Status.OVER_LIMIT)
+# Waiting for, or in, the validation stage: may still end rejected, so it holds a slot of the
+# rejected-upload cap too (submissions.quotas) until its check is done.
+PENDING_CHECK_STATUSES = (Status.RECEIVED, Status.VALIDATING)
 
 
 class Submission(models.Model):
@@ -46,6 +49,11 @@ class Submission(models.Model):
     failure_kind = models.CharField(max_length=32, blank=True)
     # Each claim for scoring increments this; only the run holding the latest claim may write.
     attempts = models.PositiveIntegerField(default=0)
+    # The validation stage has its own claims (submissions.validation): the token is this count.
+    validation_attempts = models.PositiveIntegerField(default=0)
+    # When a validation task was last sent (beat re-sends one lost with the broker).
+    validation_sent_at = models.DateTimeField(null=True, blank=True)
+    validation_started_at = models.DateTimeField(null=True, blank=True)
     platform_retries = models.PositiveIntegerField(default=0)
     # After a platform error the submission waits in the queue until then (retry back-off).
     retry_after = models.DateTimeField(null=True, blank=True)

@@ -1,8 +1,7 @@
-"""Taking an upload: who may submit, the quota, storage, the validation gate, then the queue."""
+"""Taking an upload: who may submit, the quota, storage; then the validation queue takes over."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from competitions.models import Track
@@ -13,9 +12,7 @@ from django.utils import timezone
 
 from . import quotas
 from .models import Status, Submission
-from .storage import StoredArtifact, read_artifact, store_chunks
-
-log = logging.getLogger(__name__)
+from .storage import StoredArtifact, store_chunks
 
 
 class UploadRefused(Exception):
@@ -50,10 +47,12 @@ def check_may_submit(track: Track, user, *, as_baseline: bool = False) -> None:
 def submit(
     track: Track, user, chunks: Iterable[bytes], *, label: str = "", as_baseline: bool = False
 ) -> Submission:
-    """Store, count against the quota, validate and (if valid) queue one upload.
+    """Store one upload and reserve its quota; its check runs on the validation queue.
 
-    Returns the submission, which is ``queued`` or ``rejected`` (the reason in its ``error``), or
-    ``failed`` when the validator itself broke. Raises ``UploadRefused`` or ``QuotaExceeded``.
+    Returns the submission, ``received`` (the file is stored, its slots reserved); the validation
+    task moves it on (``submissions.validation``). Only checks that take milliseconds run here:
+    who may submit, size, empty file, quota. Raises ``UploadRefused`` or ``QuotaExceeded``.
+    With ``ARENA_VALIDATE_INLINE`` (tests of the web tier only) the check runs here, as it once did.
     """
     check_may_submit(track, user, as_baseline=as_baseline)
     try:
@@ -63,7 +62,15 @@ def submit(
     if artifact.size_bytes == 0:
         raise UploadRefused("The uploaded file is empty.", 400, "empty")
     submission = _reserve(track, user, artifact, label, as_baseline)
-    validate_and_queue(submission)
+    if settings.ARENA_VALIDATE_INLINE:
+        from .validation import validate_now
+
+        validate_now(submission.pk)
+    else:
+        from .tasks import send_validation
+
+        transaction.on_commit(lambda: send_validation(submission.pk))
+    submission.refresh_from_db()
     return submission
 
 
@@ -78,51 +85,8 @@ def _reserve(track: Track, user, artifact: StoredArtifact, label: str,
             track=track, user=user, is_baseline=as_baseline, label=label[:200],
             sha256=artifact.sha256, size_bytes=artifact.size_bytes,
             artifact_path=artifact.path, status=Status.RECEIVED,
+            validation_sent_at=timezone.now(),
         )
-
-
-def validate_and_queue(submission: Submission) -> None:
-    """The validation gate, run in the request so the student learns at once what is wrong."""
-    submission.status = Status.VALIDATING
-    submission.save(update_fields=["status", "updated_at"])
-    try:
-        report = _validator()(read_artifact(submission.artifact_path), submission.track.task)
-    except Exception:  # a bug in the gate is the platform's fault, never the student's
-        log.exception("validation crashed for submission %s", submission.pk)
-        _finish(submission, Status.FAILED,
-                error="The platform could not check this file (an internal error). It does not "
-                      "count against your quota; please upload it again later.")
-        return
-    submission.validation_report = report.to_dict()
-    submission.validated_at = timezone.now()
-    if not report.ok:
-        _finish(submission, Status.REJECTED, error=report.summary(), failure_kind="invalid")
-        return
-    submission.status = Status.QUEUED
-    submission.queued_at = timezone.now()
-    submission.save(update_fields=["validation_report", "validated_at", "status", "queued_at",
-                                   "updated_at"])
-    enqueue(submission.pk)
-
-
-def _validator():
-    """The evaluator's gate; by default in a locked-down child, so a file that crashes onnx's
-    C++ checker costs a refusal, not a web worker."""
-    if settings.ARENA_VALIDATE_ISOLATED:
-        from evaluator.validation.isolated import validate_isolated
-
-        return validate_isolated
-    from evaluator.validation import validate
-
-    return validate
-
-
-def _finish(submission: Submission, status: str, *, error: str, failure_kind: str = "") -> None:
-    submission.status = status
-    submission.error = error
-    submission.failure_kind = failure_kind
-    submission.finished_at = timezone.now()
-    submission.save()
 
 
 def enqueue(submission_id: int) -> None:

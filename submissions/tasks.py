@@ -1,5 +1,6 @@
-"""Celery tasks: score the fairest waiting submission of the worker's hardware class, and re-queue
-stuck ones (periodic, via beat).
+"""Celery tasks: check an upload (the validation queue), score the fairest waiting submission of
+the worker's hardware class, and re-queue stuck ones (periodic, via beat, on the validation queue
+so that it never waits behind a scoring run).
 
 A scoring message carries no submission: it is a token for one run on one hardware class, sent to
 that class's queue (``hardware.services.queue_name``) once per queued submission. The worker
@@ -17,7 +18,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from hardware import services as hardware
 
-from . import lifecycle
+from . import lifecycle, validation
 from . import queue as fair_queue
 from .models import Rescore, Submission
 from .storage import read_artifact
@@ -53,6 +54,26 @@ def run_evaluator(submission_id: int, hardware_class: str | None = None) -> dict
         memory_limit_mb=settings.ARENA_SCORING_MEMORY_MB,
         latency_limit_ms=track.max_latency_ms,
     )
+
+
+def send_validation(submission_id: int) -> None:
+    """Send the upload's validation task to the validation queue."""
+    validate_submission.apply_async((submission_id,), queue=validation.validation_queue_name())
+
+
+@shared_task(
+    name="submissions.tasks.validate_submission", acks_late=True, reject_on_worker_lost=True,
+    soft_time_limit=settings.ARENA_VALIDATION_TASK_TIME_LIMIT_S - 10,
+    time_limit=settings.ARENA_VALIDATION_TASK_TIME_LIMIT_S,
+)
+def validate_submission(submission_id: int) -> str:
+    """Check one upload with the evaluator's gate; safe to deliver twice ("not-mine")."""
+    try:
+        return validation.validate_now(submission_id) or "not-mine"
+    except SoftTimeLimitExceeded:
+        # Far past the gate's own limit: leave it to beat's sweep, which retries or fails it.
+        log.error("validation of submission %s ran out of time", submission_id)
+        return "timed-out"
 
 
 def send_tokens(hardware_class: str | None, count: int = 1, countdown: float | None = None) -> None:
@@ -119,15 +140,19 @@ def _retry(claim: fair_queue.Claim, hardware_class: str, reason: str) -> str:
 
 @shared_task(name="submissions.tasks.requeue_stuck_submissions", acks_late=True)
 def requeue_stuck_submissions() -> list[int]:
-    """Periodic: re-queue submissions stuck in ``scoring`` (worker died) or lost in ``queued``,
-    and the same for re-scores; one token each to its class's queue."""
+    """Periodic: re-send validation for uploads left ``received``/``validating`` (or fail them,
+    freeing their slots), re-queue submissions stuck in ``scoring`` (worker died) or lost in
+    ``queued``, and the same for re-scores; one token each to its class's queue."""
+    checks = validation.recover_stuck()
+    for submission_id in checks:
+        send_validation(submission_id)
     ids = lifecycle.requeue_stuck()
     for submission in Submission.objects.filter(pk__in=ids).select_related("track"):
         send_tokens(hardware.track_class_name(submission.track))
     rescores = lifecycle.requeue_stuck_rescores()
     for _, class_name in rescores:
         send_tokens(class_name)
-    if ids or rescores:
-        log.warning("re-queued stuck submissions %s and re-scores %s", ids,
-                    [rescore_id for rescore_id, _ in rescores])
+    if ids or rescores or checks:
+        log.warning("re-sent checks of %s; re-queued stuck submissions %s and re-scores %s",
+                    checks, ids, [rescore_id for rescore_id, _ in rescores])
     return ids

@@ -20,8 +20,18 @@ app.autodiscover_tasks()
 
 
 @celeryd_after_setup.connect
-def _join_hardware_class(sender, instance, **kwargs) -> None:
-    """Each worker reads the queue of its hardware class too (platform/hardware/worker.py)."""
+def _choose_queues(sender, instance, **kwargs) -> None:
+    """A validation worker (ARENA_WORKER_ROLE=validate) reads the validation queue only; a scoring
+    worker also reads the queue of its hardware class (platform/hardware/worker.py)."""
+    from django.conf import settings
+
+    if settings.ARENA_WORKER_ROLE == "validate":
+        from submissions.validation import validation_queue_name
+
+        instance.app.amqp.queues.select(validation_queue_name())
+        return
+    if settings.ARENA_WORKER_ROLE != "score":
+        raise ValueError(f"ARENA_WORKER_ROLE={settings.ARENA_WORKER_ROLE!r}: use score or validate")
     from hardware.worker import join_class
 
     join_class(instance)

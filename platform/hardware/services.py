@@ -28,6 +28,8 @@ def worker_class_name() -> str:
 
 
 def check_class_name(name: str) -> str:
+    if name == "validate":  # "<queue>.validate" is the validation queue
+        raise ValueError("'validate' is reserved (it names the validation queue)")
     if not CLASS_NAME.match(name or ""):
         raise ValueError(f"{name!r} is not a hardware class name: use 1 to 64 of a-z, 0-9, _ "
                          "and - (it names a Celery queue)")
@@ -94,7 +96,6 @@ def calibrate(row: HardwareClass, task: str, *, force: bool = False) -> float | 
     """Measure the task's reference latency on this machine and store it on the class row
     (unless another worker of the class stored one meanwhile, or ``force``)."""
     from evaluator.calibration import calibrate_reference
-
     from submissions.tasks import latency_protocol
 
     record = calibrate_reference(task, latency_protocol())

@@ -1,5 +1,7 @@
 """``arena submit MODEL --competition SLUG --track TASK``: upload with a progress bar, follow the
-status until scored, then print the scores and ranks (or the reason the model was refused)."""
+status (received → validating → queued → scoring → ...) until scored, then print the scores and
+ranks (or the reason the model was refused). ``--no-wait`` still waits for the file's check (seconds,
+on the platform's validation workers) so that a refused file is said at once."""
 
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ def add_command(commands) -> None:
     parser.add_argument("--track", required=True, metavar="TRACK",
                         help="the track's slug (usually the task: mnist, cifar10, tinygpt)")
     add_connection_options(parser)
-    parser.add_argument("--no-wait", action="store_true", help="upload, print the id and stop")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="upload, wait for the file's check, print the id and stop")
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds to wait for the scores (default 1800)")
     parser.add_argument("--poll", type=float, default=2.0, help="seconds between status checks")
@@ -37,7 +40,12 @@ def add_command(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from reference_models.client import ArenaClient, ClientError, resolve_settings
+    from reference_models.client import (
+        CHECKED_STATUSES,
+        ArenaClient,
+        ClientError,
+        resolve_settings,
+    )
 
     console = Console()
     if not args.model.is_file():
@@ -46,6 +54,18 @@ def run(args: argparse.Namespace) -> int:
         client = ArenaClient(resolve_settings(args.server, args.token))
         submission = _upload(console, client, args)
         console.print(f"submission {submission['id']}: {describe_wait(submission)}")
+        if submission["status"] not in CHECKED_STATUSES:
+            def checking(status_now: str) -> None:
+                if status_now != submission["status"]:
+                    console.print(f"submission {submission['id']}: "
+                                  f"{describe_wait({'status': status_now})}")
+
+            with console.status("checking the file..."):
+                submission = client.wait(submission["id"], poll_seconds=min(args.poll, 1.0),
+                                         timeout=args.timeout, on_status=checking,
+                                         until=CHECKED_STATUSES)
+            if submission["status"] not in ("validating", "received"):
+                console.print(f"submission {submission['id']}: {describe_wait(submission)}")
         if args.no_wait or submission["status"] == "rejected":
             return _finish(console, client, args, submission)
         shown = [describe_wait(submission)]
@@ -66,10 +86,16 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
+CHECKING = {"received": "received (saved; waiting for its check)",
+            "validating": "validating (the platform is checking the file)"}
+
+
 def describe_wait(submission: dict) -> str:
     """The status in words, with the queue position and the estimated wait while queued."""
     status = submission["status"]
     position = submission.get("queue_position")
+    if status in CHECKING:
+        return CHECKING[status]
     if status != "queued" or not position:
         return status
     ahead = position - 1

@@ -21,7 +21,7 @@ from tests.conftest import REPO_ROOT
 VENV_BIN = Path(sys.executable).parent
 # Settings the parent test process may carry that must not leak into a stack's environment.
 _OWN_SETTINGS = ("DATABASE_URL", "CELERY_BROKER_URL", "ARENA_VAR_DIR", "ARENA_ARTIFACT_DIR",
-                 "ARENA_DATA_DIR", "ARENA_CELERY_QUEUE", "DJANGO_SETTINGS_MODULE")
+                 "ARENA_DATA_DIR", "ARENA_CELERY_QUEUE", "ARENA_WORKER_ROLE", "DJANGO_SETTINGS_MODULE")
 
 
 def stack_env(**settings: str) -> dict[str, str]:
@@ -32,6 +32,8 @@ def stack_env(**settings: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="arena.settings",
         ARENA_LATENCY_PROTOCOL="quick",
         PYTHONUNBUFFERED="1",
+        # Production-like: DEBUG off, so a real key (required then).
+        SECRET_KEY="integration-test-secret-key-" + "k" * 30,
     )
     env.update({key: str(value) for key, value in settings.items()})
     return env
@@ -50,6 +52,18 @@ def start_worker(env: dict[str, str], log: Path, *, beat: bool = False) -> subpr
     if beat:
         command += ["--beat", "--schedule", str(log.with_suffix(".beat"))]
     return _spawn(command, env, log)
+
+
+def start_validator(env: dict[str, str], log: Path, *, beat: bool = False,
+                    concurrency: int = 2) -> subprocess.Popen:
+    """A worker of the validation queue (``ARENA_WORKER_ROLE=validate``); with ``beat``, beat's
+    sweep runs in it too (its task goes to the validation queue)."""
+    command = [str(VENV_BIN / "celery"), "--workdir", "platform", "-A", "arena", "worker",
+               "--loglevel", "INFO", "--concurrency", str(concurrency), "--without-gossip",
+               "--without-mingle", "--without-heartbeat", "--hostname", f"validate-{log.stem}@%h"]
+    if beat:
+        command += ["--beat", "--schedule", str(log.with_suffix(".beat"))]
+    return _spawn(command, {**env, "ARENA_WORKER_ROLE": "validate"}, log)
 
 
 def start_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:

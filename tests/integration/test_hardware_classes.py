@@ -22,6 +22,16 @@ competition, instructor, make_user = helpers.competition, helpers.instructor, he
 # The Redis queue, database and worker environment of the platform queue tests.
 artifacts, suite_database = platform_queue.artifacts, platform_queue.suite_database
 redis_queue, worker_env = platform_queue.redis_queue, platform_queue.worker_env
+
+
+@pytest.fixture(autouse=True)
+def validator(worker_env, tmp_path):
+    """Every test here has its uploads checked by a real validation worker first."""
+    process = stack.start_validator(worker_env, tmp_path / "validator.log")
+    yield
+    stack.stop(process)
+
+
 CLASS_A, CLASS_B = "h3a-test-a", "h3a-test-b"
 
 
@@ -32,8 +42,13 @@ def upload(user, competition_slug: str = "course") -> int:
             "competition": competition_slug, "track": "mnist"}
     response = client_for(user).post("/api/submissions/", data, format="multipart")
     assert response.status_code == 201, response.content
-    assert response.json()["status"] == "queued"
-    return response.json()["id"]
+    submission_id = response.json()["id"]
+    # Checked by the validation worker, then queued (the fair order starts from here).
+    stack.wait_for(lambda: status_of(submission_id) != "received" and
+                   status_of(submission_id) != "validating", 60, "the upload's check",
+                   every=0.05)
+    assert status_of(submission_id) in ("queued", "scoring", "scored"), status_of(submission_id)
+    return submission_id
 
 
 def status_of(submission_id: int) -> str:

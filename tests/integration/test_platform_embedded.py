@@ -26,8 +26,9 @@ def test_upload_is_scored_and_ranked_on_the_embedded_default(embedded_env, tmp_p
                  "--tracks", "mnist")
     assert (tmp_path / "var" / "arena.sqlite3").is_file()
     port = stack.free_port()
-    logs = (tmp_path / "worker.log", tmp_path / "web.log")
+    logs = (tmp_path / "worker.log", tmp_path / "web.log", tmp_path / "validator.log")
     worker = stack.start_worker(embedded_env, logs[0])
+    validator = stack.start_validator(embedded_env, logs[2])
     web = stack.start_web(embedded_env, port, logs[1])
     base = f"http://127.0.0.1:{port}/api"
     auth = {"Authorization": f"Token {token}"}
@@ -52,9 +53,11 @@ def test_upload_is_scored_and_ranked_on_the_embedded_default(embedded_env, tmp_p
     try:
         stack.wait_for(answers, 60, "gunicorn to answer", logs, every=0.2)
         rejected = post(BAD_MODELS["garbage_bytes"]())
-        assert rejected["status"] == "rejected" and rejected["error"]
+        assert rejected["status"] == "received"  # stored; checked by the validation worker
+        stack.wait_for(lambda: status(rejected["id"]) == "rejected", 60, "the check", logs,
+                       every=0.2)
         body = post(GOOD_MODELS["mnist_cnn"]())
-        assert body["status"] == "queued"
+        assert body["status"] == "received"
         stack.wait_for(lambda: status(body["id"]) in ("scored", "failed", "rejected"), 90,
                        "the worker to score the upload", logs, every=0.3)
         assert status(body["id"]) == "scored"
@@ -66,6 +69,7 @@ def test_upload_is_scored_and_ranked_on_the_embedded_default(embedded_env, tmp_p
     finally:
         stack.stop(web)
         stack.stop(worker)
+        stack.stop(validator)
 
 
 @pytest.mark.timeout(200)

@@ -65,14 +65,32 @@ def worker_env(suite_database, redis_queue, prepared_mnist_dir, settings, tmp_pa
     )
 
 
-def upload(user, model: bytes):
+@pytest.fixture
+def validator(worker_env, tmp_path):
+    """A worker of the validation queue: uploads are checked there, not in the request."""
+    log = tmp_path / "validator.log"
+    process = stack.start_validator(worker_env, log)
+    yield log
+    stack.stop(process)
+
+
+def upload(user, model: bytes, checked: tuple[str, ...] = ("queued", "rejected"),
+           logs: tuple = ()):
+    """Upload through the API (answered ``received``); the body once the validation worker has
+    moved it to one of ``checked`` (queued or later: a scoring worker may be quicker)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     data = {"file": SimpleUploadedFile("model.onnx", model), "competition": "course",
             "track": "mnist"}
     response = client_for(user).post("/api/submissions/", data, format="multipart")
     assert response.status_code == 201, response.content
-    return response.json()
+    body = response.json()
+    assert body["status"] == "received", body
+    later = {"queued": ("queued", "scoring", "scored", "over_limit", "failed")}
+    wanted = {status for name in checked for status in later.get(name, (name,))}
+    stack.wait_for(lambda: status_of(body["id"]) in wanted, 90, "the upload's check", logs,
+                   every=0.05)
+    return body
 
 
 def status_of(submission_id: int) -> str:
@@ -80,13 +98,13 @@ def status_of(submission_id: int) -> str:
 
 
 @pytest.mark.timeout(120)
-def test_upload_is_scored_by_a_worker_and_ranked(competition, make_user, worker_env, tmp_path):
+def test_upload_is_scored_by_a_worker_and_ranked(competition, make_user, worker_env, tmp_path,
+                                                 validator):
     log = tmp_path / "worker.log"
     worker = stack.start_worker(worker_env, log)
     try:
         ann = make_user("ann")
-        body = upload(ann, GOOD_MODELS["mnist_cnn"]())
-        assert body["status"] == "queued"
+        body = upload(ann, GOOD_MODELS["mnist_cnn"](), logs=(validator,))
         stack.wait_for(lambda: status_of(body["id"]) in ("scored", "rejected", "failed"), 90,
                        "the worker to score the upload", (log,), every=0.2)
         assert status_of(body["id"]) == "scored", Submission.objects.get(pk=body["id"]).error
@@ -103,11 +121,11 @@ def test_upload_is_scored_by_a_worker_and_ranked(competition, make_user, worker_
 
 @pytest.mark.timeout(180)
 def test_a_worker_killed_while_scoring_loses_nothing(competition, make_user, worker_env,
-                                                     tmp_path):
+                                                     tmp_path, validator):
     first_log, second_log = tmp_path / "worker-1.log", tmp_path / "worker-2.log"
     first = stack.start_worker(worker_env, first_log)
     try:
-        body = upload(make_user("ann"), GOOD_MODELS["mnist_cnn"]())
+        body = upload(make_user("ann"), GOOD_MODELS["mnist_cnn"](), logs=(validator,))
         stack.wait_for(lambda: status_of(body["id"]) == "scoring", 90,
                        "the first worker to start scoring", (first_log,), every=0.02)
     finally:
@@ -115,14 +133,18 @@ def test_a_worker_killed_while_scoring_loses_nothing(competition, make_user, wor
     assert status_of(body["id"]) == "scoring", "the kill came too late to test anything"
     assert not Score.objects.filter(submission_id=body["id"]).exists()
 
-    # A new worker (with beat re-queuing stuck submissions after a short deadline) finishes it.
+    # A new worker finishes it, with beat (in a validator: its sweep runs on the validation
+    # queue) re-queuing stuck submissions after a short deadline.
     env = {**worker_env, "ARENA_STUCK_AFTER_S": "8", "ARENA_REQUEUE_EVERY_S": "1"}
-    second = stack.start_worker(env, second_log, beat=True)
+    second = stack.start_worker(env, second_log)
+    sweeper = stack.start_validator(env, tmp_path / "sweeper.log", beat=True)
     try:
         stack.wait_for(lambda: status_of(body["id"]) == "scored", 120,
-                       "the second worker to score the submission", (second_log,), every=0.2)
+                       "the second worker to score the submission",
+                       (second_log, tmp_path / "sweeper.log"), every=0.2)
     finally:
         stack.stop(second)
+        stack.stop(sweeper)
     submission = Submission.objects.get(pk=body["id"])
     assert Score.objects.filter(submission=submission).count() == 1
     # Claimed by the killed worker, then again (more only if a run outlived the short deadline;
@@ -162,13 +184,16 @@ def test_concurrent_uploads_stop_exactly_at_the_quota(competition, make_user, se
     finally:
         restore_celery(point)
     assert sorted(outcomes) == ["accepted"] * 3 + ["refused"] * 5
+    # Accepted means stored and reserved: each waits for its check (no validation worker here).
+    assert set(Submission.objects.filter(user=ann).values_list("status", flat=True)) == {
+        Status.RECEIVED}
     counted = Submission.objects.filter(user=ann, track=track).exclude(status=Status.FAILED)
     assert counted.count() == 3
 
 
 @pytest.mark.timeout(180)
 def test_an_endless_model_is_rejected_as_too_slow_in_seconds(competition, make_user, worker_env,
-                                                             tmp_path):
+                                                             tmp_path, validator):
     """The worker passes the track's latency limit to the evaluator: an endless Loop is answered
     at its first inference, not at the 600 s scoring timeout, and the student reads why."""
     from tests.evaluator.model_zoo import BAD_MODELS
@@ -177,8 +202,7 @@ def test_an_endless_model_is_rejected_as_too_slow_in_seconds(competition, make_u
     worker = stack.start_worker({**worker_env, "ARENA_SCORING_TIMEOUT_S": "600"}, log)
     try:
         ann = make_user("ann")
-        body = upload(ann, BAD_MODELS["endless_loop"]())
-        assert body["status"] == "queued"
+        body = upload(ann, BAD_MODELS["endless_loop"](), logs=(validator,))
         stack.wait_for(lambda: status_of(body["id"]) == "scoring", 90, "the claim", (log,),
                        every=0.05)
         claimed = time.monotonic()
@@ -192,3 +216,4 @@ def test_an_endless_model_is_rejected_as_too_slow_in_seconds(competition, make_u
         assert wall < 30, f"the endless model held the worker for {wall:.1f} s"
     finally:
         stack.stop(worker)
+

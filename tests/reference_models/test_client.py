@@ -126,8 +126,9 @@ def _live_platform(tmp_path, data_dir, worker: bool):
     stack.manage(env, "create_competition", "course", "--title", "Course", "--tracks", "mnist",
                  "--daily-limit", "10")
     port = stack.free_port()
-    logs = (tmp_path / "worker.log", tmp_path / "web.log")
-    workers = []
+    logs = (tmp_path / "worker.log", tmp_path / "web.log", tmp_path / "validator.log")
+    # Uploads are checked by a validation worker (always there); scoring waits for `worker`.
+    workers = [stack.start_validator(env, logs[2])]
 
     def start_worker():
         workers.append(stack.start_worker(env, logs[0]))

@@ -1,8 +1,8 @@
 """`manage.py demo`: the whole platform on one machine with no servers to install.
 
 Migrates the database (SQLite by default), prepares the datasets, creates a demo competition with
-the three tracks, an instructor and a student, starts a real Celery worker process (with beat)
-beside a gunicorn web server, submits the baseline models the project ships, and prints the
+the three tracks, an instructor and a student, starts real Celery worker processes (one scoring,
+one on the validation queue with beat) beside a gunicorn web server, submits the baseline models the project ships, and prints the
 address and a student token. Runs until Ctrl-C; ``--check`` exits once the baselines are scored.
 """
 
@@ -123,19 +123,25 @@ class Command(BaseCommand):
                                               str(settings.REPO_ROOT / "platform")])}
         bin_dir = Path(sys.executable).parent
         var = Path(settings.VAR_DIR)
-        worker = [str(bin_dir / "celery"), "--workdir", "platform", "-A", "arena", "worker",
-                  "--beat", "--schedule", str(var / "celerybeat-schedule"), "--loglevel", "INFO",
-                  "--concurrency", "1", "--without-gossip", "--without-mingle",
+        celery = [str(bin_dir / "celery"), "--workdir", "platform", "-A", "arena", "worker",
+                  "--loglevel", "INFO", "--without-gossip", "--without-mingle",
                   "--without-heartbeat"]
+        # One model scored at a time; uploads are checked beside it, never behind it.
+        worker = [*celery, "--concurrency", "1", "--hostname", "demo-score@%h"]
+        validator = [*celery, "--concurrency", "2", "--hostname", "demo-validate@%h",
+                     "--beat", "--schedule", str(var / "celerybeat-schedule")]
         web = [str(bin_dir / "gunicorn"), "arena.wsgi", "--pythonpath", "platform",
                "--bind", f"{host}:{port}", "--workers", "2", "--timeout", "120"]
         children = []
-        for name, command in (("worker", worker), ("web", web)):
+        var.mkdir(parents=True, exist_ok=True)
+        for name, command, role in (("worker", worker, "score"),
+                                    ("validator", validator, "validate"), ("web", web, "score")):
             log = open(var / f"demo-{name}.log", "ab")  # noqa: SIM115 - the child keeps it
-            children.append(subprocess.Popen(command, cwd=settings.REPO_ROOT, env=env,
+            children.append(subprocess.Popen(command, cwd=settings.REPO_ROOT,
+                                             env={**env, "ARENA_WORKER_ROLE": role},
                                              stdout=log, stderr=subprocess.STDOUT,
                                              start_new_session=True))
-        self.stdout.write(f"worker and web server started (logs in {var}/demo-*.log)")
+        self.stdout.write(f"workers and web server started (logs in {var}/demo-*.log)")
         return children
 
     def wait_for_web(self, address: str, children, timeout: float = 60) -> None:
@@ -161,7 +167,8 @@ class Command(BaseCommand):
             track = competition.tracks.get(task=task)
             data = path.read_bytes()
             existing = Submission.objects.filter(track=track, is_baseline=True, label=path.name,
-                                                 status__in=[Status.QUEUED, Status.SCORING,
+                                                 status__in=[Status.RECEIVED, Status.VALIDATING,
+                                                             Status.QUEUED, Status.SCORING,
                                                              Status.SCORED, Status.OVER_LIMIT])
             submission = existing.first() or submit(track, instructor, [data], label=path.name,
                                                     as_baseline=True)
