@@ -3,6 +3,12 @@
 The participant's ``Participation`` row is locked (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite
 the IMMEDIATE transaction holds the database write lock) before counting, so two concurrent uploads
 by one student cannot both see room for one more.
+
+Both caps are reservations taken by the upload itself: an upload counts against the daily and total
+limits from the moment it is stored, and against the rejected-upload cap while its check is pending
+(``received``/``validating``: it may still be rejected), so twenty uploads at once cannot all pass a
+cap that only counted verdicts already written. A passed check frees the rejected slot; a rejection
+frees the daily one.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from competitions.models import Participation, Track
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from .models import COUNTED_STATUSES, Status, Submission
+from .models import COUNTED_STATUSES, PENDING_CHECK_STATUSES, Status, Submission
 
 WINDOW = timedelta(hours=24)
 
@@ -34,6 +40,8 @@ class Usage:
     rejected_last_24h: int
     oldest_in_window: datetime | None
     oldest_rejected_in_window: datetime | None
+    # Uploads whose check is still to come or under way (each may yet be rejected).
+    pending: int = 0
 
 
 def usage(track: Track, user, now: datetime | None = None) -> Usage:
@@ -48,13 +56,21 @@ def usage(track: Track, user, now: datetime | None = None) -> Usage:
         rejected_last_24h=Count("id", filter=rejected & recent),
         oldest=Min("created_at", filter=counted & recent),
         oldest_rejected=Min("created_at", filter=rejected & recent),
+        pending=Count("id", filter=Q(status__in=PENDING_CHECK_STATUSES)),
     )
     return Usage(row["last_24h"], row["total"], row["rejected_last_24h"], row["oldest"],
-                 row["oldest_rejected"])
+                 row["oldest_rejected"], row["pending"])
 
 
 def check(track: Track, used: Usage) -> None:
     """Raise ``QuotaExceeded`` when one more upload would pass any of the track's limits."""
+    if used.pending and used.rejected_last_24h + used.pending >= track.rejected_daily_limit:
+        raise QuotaExceeded(
+            f"{used.pending} of your uploads on this track are still being checked and "
+            f"{used.rejected_last_24h} were rejected in the last 24 hours; the limit of rejected "
+            f"uploads is {track.rejected_daily_limit} and an upload being checked may still be "
+            "rejected. Upload again once their checks are done (usually seconds)."
+        )
     if used.rejected_last_24h >= track.rejected_daily_limit:
         retry_at = used.oldest_rejected_in_window + WINDOW
         raise QuotaExceeded(

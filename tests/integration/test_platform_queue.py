@@ -16,7 +16,7 @@ from submissions.models import Score, Status, Submission
 from submissions.quotas import QuotaExceeded
 from submissions.services import submit
 from tests.conftest import IN_CI, require
-from tests.evaluator.model_zoo import GOOD_MODELS
+from tests.evaluator.model_zoo import BAD_MODELS, GOOD_MODELS
 from tests.integration import platform_stack as stack
 from tests.platform import helpers
 from tests.platform.helpers import client_for, point_celery_at, restore_celery
@@ -161,6 +161,10 @@ def test_concurrent_uploads_stop_exactly_at_the_quota(competition, make_user, se
     point = point_celery_at("memory://")
     try:
         track = competition.tracks.get(slug="mnist")
+        # Room in the rejected cap: the uploads stay unchecked here, and each unchecked upload
+        # holds a rejected slot too (the next test).
+        track.rejected_daily_limit = 20
+        track.save()
         ann = make_user("ann")
         model = GOOD_MODELS["mnist_linear"]()
         start = threading.Barrier(8)
@@ -196,8 +200,6 @@ def test_an_endless_model_is_rejected_as_too_slow_in_seconds(competition, make_u
                                                              tmp_path, validator):
     """The worker passes the track's latency limit to the evaluator: an endless Loop is answered
     at its first inference, not at the 600 s scoring timeout, and the student reads why."""
-    from tests.evaluator.model_zoo import BAD_MODELS
-
     log = tmp_path / "worker.log"
     worker = stack.start_worker({**worker_env, "ARENA_SCORING_TIMEOUT_S": "600"}, log)
     try:
@@ -217,3 +219,59 @@ def test_an_endless_model_is_rejected_as_too_slow_in_seconds(competition, make_u
     finally:
         stack.stop(worker)
 
+
+@pytest.mark.timeout(180)
+def test_concurrent_invalid_uploads_stop_exactly_at_the_rejected_cap(competition, make_user,
+                                                                     settings, suite_database):
+    """25 invalid uploads by one student from 20 threads against a rejected cap of 20 (and room
+    in the daily quota): exactly 20 get in, because an upload holds a rejected slot from its
+    reservation until its check is done; all 20 end rejected and the cap is then full."""
+    from submissions import validation
+
+    settings.ARENA_VALIDATE_ISOLATED = False  # the same gate in this process (checked below)
+    track = competition.tracks.get(slug="mnist")
+    track.daily_limit, track.total_limit, track.rejected_daily_limit = 100, 100, 20
+    track.save()
+    ann = make_user("ann")
+    garbage = BAD_MODELS["garbage_bytes"]()
+    point = point_celery_at("memory://")
+    outcomes: list[str] = []
+    try:
+        start = threading.Barrier(20)
+        lock = threading.Lock()
+        remaining = iter(range(25))
+
+        def uploads():
+            try:
+                start.wait()
+                while True:
+                    with lock:
+                        if next(remaining, None) is None:
+                            return
+                    try:
+                        submit(track, ann, [garbage])
+                        outcomes.append("accepted")
+                    except QuotaExceeded as exc:
+                        outcomes.append("refused")
+                        assert "still being checked" in str(exc) or "rejected" in str(exc)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=uploads) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert sorted(outcomes) == ["accepted"] * 20 + ["refused"] * 5
+        ids = list(Submission.objects.filter(user=ann).values_list("id", flat=True))
+        assert len(ids) == 20
+        for submission_id in ids:  # what the validation workers do
+            assert validation.validate_now(submission_id) == Status.REJECTED
+        with pytest.raises(QuotaExceeded, match="20 rejected uploads"):
+            submit(track, ann, [garbage])
+        # A valid file is refused too: the cap is on the student, for 24 hours.
+        with pytest.raises(QuotaExceeded, match="the limit is 20"):
+            submit(track, ann, [GOOD_MODELS["mnist_linear"]()])
+    finally:
+        restore_celery(point)
+    assert Submission.objects.filter(user=ann, status=Status.REJECTED).count() == 20
