@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from reference_models import autograd, nn, optim
+from reference_models import autograd, nn, optim, utils
 from reference_models.allocator import keep_freed_memory
 from reference_models.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from reference_models.checkpoint import load, save
 from reference_models.device import cuda, device
 from reference_models.random import default_generator, manual_seed, multinomial, seed
 from reference_models.tensor import (
@@ -130,8 +131,9 @@ __all__ = [
     "full_like", "gather", "inference_mode", "int8", "int16", "int32", "int64",
     "is_grad_enabled", "is_tensor", "linspace", "log", "log_softmax", "logsumexp",
     "manual_seed", "matmul", "maximum", "minimum", "multinomial", "nn", "no_grad", "norm",
-    "numel", "ones", "ones_like", "optim", "prod", "rand", "rand_like", "randint",
-    "randn", "randn_like", "randperm", "seed", "set_grad_enabled", "sin", "softmax", "sort",
+    "numel", "ones", "ones_like", "optim", "prod", "rand", "rand_like", "randint", "utils",
+    "randn", "randn_like", "randperm", "save", "seed", "set_grad_enabled", "sin", "softmax",
+    "sort", "load",
     "split", "sqrt", "stack", "tensor", "topk", "tril", "triu", "uint8", "where", "zeros",
     "zeros_like",
 ]

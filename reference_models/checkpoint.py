@@ -96,3 +96,78 @@ def _json_default(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} cannot be stored in a checkpoint's JSON")
+
+
+# ===================================================================== torch.save / torch.load
+# ``save(obj, f)`` stores nested dicts, lists and tuples of tensors, arrays, numbers, strings and
+# None (a model's or optimizer's state_dict, a training checkpoint dict) in one .npz archive: the
+# arrays as numpy entries, the structure as JSON. ``load`` reads it with allow_pickle=False, so
+# unlike a pickle it can never run code.
+_STRUCTURE = "__structure__"
+
+
+def save(obj: Any, f: str | Path | Any) -> None:
+    """``torch.save`` for state: ``save({"model": m.state_dict(), "epoch": 3}, "ckpt.pt")``."""
+    arrays: dict[str, np.ndarray] = {}
+    structure = _encode(obj, arrays)
+    arrays[_STRUCTURE] = np.frombuffer(json.dumps(structure).encode(), dtype=np.uint8)
+    if isinstance(f, str | Path):
+        Path(f).parent.mkdir(parents=True, exist_ok=True)
+        with open(f, "wb") as handle:  # our own handle: np.savez would append ".npz"
+            np.savez(handle, **arrays)
+    else:
+        np.savez(f, **arrays)
+
+
+def load(f: str | Path | Any, map_location: Any = None, weights_only: bool | None = None) -> Any:
+    """``torch.load`` of what ``save`` wrote; tensors come back as tensors, on the CPU."""
+    if map_location is not None and str(map_location).split(":")[0] != "cpu" and not callable(
+            map_location) and not isinstance(map_location, dict):
+        raise RuntimeError(f"map_location={map_location!r}: reference_models runs on the CPU only")
+    try:
+        archive = np.load(f, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise ValueError(f"{f} is not a file written by reference_models.save (a PyTorch pickle "
+                         "cannot be read: it could run code)") from error
+    with archive:
+        if _STRUCTURE not in archive.files:
+            raise ValueError(f"{f} is a .npz file but was not written by reference_models.save")
+        structure = json.loads(archive[_STRUCTURE].tobytes().decode())
+        return _decode(structure, archive)
+
+
+def _encode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    from reference_models.tensor import Tensor
+
+    if isinstance(obj, Tensor | np.ndarray):
+        key = f"a{len(arrays)}"
+        arrays[key] = np.asarray(getattr(obj, "data", obj))
+        return {"tensor" if isinstance(obj, Tensor) else "array": key}
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return {"value": obj}
+    if isinstance(obj, np.generic):
+        return {"value": obj.item()}
+    if isinstance(obj, dict):
+        return {"dict": [[_encode(k, arrays), _encode(v, arrays)] for k, v in obj.items()]}
+    if isinstance(obj, tuple | list):
+        return {type(obj).__name__: [_encode(v, arrays) for v in obj]}
+    hint = " (save model.state_dict() and build the model in code)" if hasattr(
+        obj, "state_dict") else ""
+    raise TypeError(f"save stores tensors, arrays, numbers, strings and dicts/lists/tuples of "
+                    f"them, without pickle; got {type(obj).__name__}{hint}")
+
+
+def _decode(node: Any, archive: Any) -> Any:
+    from reference_models.tensor import Tensor
+
+    (kind, value), = node.items()
+    if kind == "value":
+        return value
+    if kind == "tensor":
+        return Tensor(archive[value], dtype=archive[value].dtype)
+    if kind == "array":
+        return archive[value]
+    if kind == "dict":
+        return {_decode(k, archive): _decode(v, archive) for k, v in value}
+    items = [_decode(v, archive) for v in value]
+    return tuple(items) if kind == "tuple" else items

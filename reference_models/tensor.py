@@ -31,9 +31,10 @@ def _default_array(data: ArrayLike, dtype: Any = None) -> np.ndarray:
     array = np.asarray(data)
     if dtype is not None:
         return array.astype(dtype, copy=False)
-    if array.dtype == np.bool_:
+    kind = array.dtype.kind
+    if kind == "b":
         return array
-    if np.issubdtype(array.dtype, np.integer):
+    if kind in "iu":
         return array.astype(np.int64, copy=False)
     return array.astype(np.float32, copy=False)
 
@@ -136,7 +137,7 @@ class Tensor:
         self.data: np.ndarray = _default_array(data, dtype)
         self._grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
-        if self.requires_grad and not np.issubdtype(self.data.dtype, np.floating):
+        if self.requires_grad and self.data.dtype.kind != "f":
             raise TypeError("only floating point tensors can require gradients")
         self._prev: tuple[Tensor, ...] = ()
         self._op: str | None = None
@@ -335,12 +336,11 @@ class Tensor:
         if isinstance(other, list | tuple):  # PyTorch accepts tensors and numbers only
             raise TypeError(f"unsupported operand type for a Tensor op: {type(other).__name__} "
                             "(wrap it in tensor(...) first)")
+        kind = self.data.dtype.kind  # dtype.kind: much cheaper than np.issubdtype per op
         dtype = None
-        if np.issubdtype(self.dtype, np.floating):
-            dtype = self.dtype
-        elif np.issubdtype(self.dtype, np.integer) and isinstance(other, builtins.int) and (
+        if kind == "f" or kind in "iu" and isinstance(other, builtins.int) and (
                 not isinstance(other, builtins.bool)):
-            dtype = self.dtype
+            dtype = self.data.dtype
         return Tensor(other, dtype=dtype)
 
     def __add__(self, other: ArrayLike) -> Tensor:
@@ -961,7 +961,7 @@ def _check_versions(node: Tensor) -> None:
     saved = node._saved
     if saved is None:
         return
-    now = (*(p._version.value for p in node._prev), node._version.value)
+    now = (*[p._version.value for p in node._prev], node._version.value)
     if now != saved:
         raise RuntimeError(
             "one of the variables needed for gradient computation has been modified by an "
@@ -1009,7 +1009,7 @@ def record_op(data: np.ndarray, parents: Sequence[Tensor], op: str, backward: Ba
     if is_grad_enabled() and any(p.requires_grad for p in parents):
         out.requires_grad = True
         out._backward = backward
-        out._saved = (*(p._version.value for p in parents), 0)
+        out._saved = (*[p._version.value for p in parents], 0)
     elif not is_tracing():
         return out
     out._prev, out._op, out._attrs = tuple(parents), op, attrs

@@ -120,6 +120,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # numpy batches (what reference_models.data's loaders yield) are accepted as tensors
+        args = tuple(Tensor(a) if isinstance(a, np.ndarray) else a for a in args)
         for hook in list(self._forward_pre_hooks.values()):
             changed = hook(self, args)
             if changed is not None:

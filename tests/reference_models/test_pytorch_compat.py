@@ -471,6 +471,27 @@ ROWS: list[Row] = [
     R("utils_data_dataset", "ds = torch.utils.data.TensorDataset(x, t); out = ds[1]"),
     R("utils_data_loader", "dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset("
                            "x, t), batch_size=2); out = next(iter(dl))"),
+    R("save_load_state_dict", "m = nn.Linear(4, 2); fill(m); torch.save(m.state_dict(), tmp); "
+                              "m2 = nn.Linear(4, 2); m2.load_state_dict(torch.load(tmp)); "
+                              "out = m2(x)"),
+    R("save_load_optimizer", "m = nn.Linear(4, 2); fill(m); opt = optim.Adam(m.parameters(), "
+                             "lr=0.1); train(m, opt, 1); torch.save(opt.state_dict(), tmp); "
+                             "opt2 = optim.Adam(m.parameters(), lr=0.1); "
+                             "opt2.load_state_dict(torch.load(tmp)); train(m, opt2, 1); "
+                             "out = m.weight"),
+    R("loader_batches", "dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, t), "
+                        "batch_size=2, drop_last=True); out = [len(dl), [b[1] for b in dl]]"),
+    R("loader_shuffle_meta", "dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset("
+                             "x, t), batch_size=3, shuffle=True); out = next(iter(dl))[0]",
+      mode="meta"),
+    R("loader_collate_dict", "dl = torch.utils.data.DataLoader([{'a': 1.0, 'b': [1, 2]}, "
+                             "{'a': 2.0, 'b': [3, 4]}], batch_size=2); out = next(iter(dl))"),
+    R("loader_batch_sampler", "bs = torch.utils.data.BatchSampler(torch.utils.data."
+                              "SequentialSampler(range(5)), 2, False); out = list(bs)"),
+    R("loader_collate_fn", "dl = torch.utils.data.DataLoader(list(range(5)), batch_size=2, "
+                           "collate_fn=lambda b: sum(b)); out = list(dl)"),
+    R("random_split_sizes", "a, b = torch.utils.data.random_split(range(10), [7, 3]); "
+                            "out = [len(a), len(b)]"),
     R("retain_graph", "a = torch.tensor(X, requires_grad=True); l = (a * a).sum(); "
                       "l.backward(retain_graph=True); l.backward(); out = a.grad"),
     R("autograd_grad", "a = torch.tensor(X, requires_grad=True); "
@@ -496,9 +517,6 @@ ROWS: list[Row] = [
 
 # Rows that do not pass yet, and why (each one is a PyTorch feature still to build).
 MISSING = {
-    "save_load": "torch.save/torch.load are not built yet (issue item 3)",
-    "utils_data_dataset": "reference_models.utils.data is not built yet (issue item 2)",
-    "utils_data_loader": "reference_models.utils.data is not built yet (issue item 2)",
     "conv1d": "nn.Conv1d is not built yet",
     "conv_transpose2d": "nn.ConvTranspose2d is not built yet",
     "conv2d_dilation": "Conv2d(dilation=) raises NotImplementedError",
@@ -607,6 +625,8 @@ def normalize(value: Any, meta: bool = False) -> Any:
         return tuple(value)
     if isinstance(value, list | tuple):
         return tuple(normalize(v, meta) for v in value)
+    if isinstance(value, dict):
+        return ("dict", *((k, normalize(v, meta)) for k, v in sorted(value.items())))
     if isinstance(value, np.generic):
         return value.item()
     return value
