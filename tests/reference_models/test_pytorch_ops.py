@@ -235,3 +235,23 @@ def test_top_level_spellings_and_dtype_names() -> None:
     assert x.long().dtype == rm.long == rm.int64 and x.to(rm.float64).dtype == np.float64
     assert rm.zeros(2, dtype=rm.long).dtype == np.int64 and rm.is_tensor(x)
     assert optim.lr_scheduler.MultiStepLR is not None
+
+
+def test_batch_norm_float32_statistics_are_as_precise_as_pytorch() -> None:
+    """Batch statistics accumulate in float64: on inputs far from zero mean a float32 sum lost
+    about 10x the precision of PyTorch's (5.5e-6 vs 5.8e-7 max error here before the fix)."""
+    gen = np.random.default_rng(0)
+    x = (gen.standard_normal((64, 16, 8, 8)) * 3 + 5).astype(np.float32)
+    w, b = gen.standard_normal(16).astype(np.float32), gen.standard_normal(16).astype(np.float32)
+    x64 = x.astype(np.float64)
+    mean, var = x64.mean(axis=(0, 2, 3), keepdims=True), x64.var(axis=(0, 2, 3), keepdims=True)
+    exact = (x64 - mean) / np.sqrt(var + 1e-5) * w.reshape(1, -1, 1, 1) + b.reshape(1, -1, 1, 1)
+    running_mean, running_var = rm.zeros(16), rm.ones(16)
+    ours = nn.functional.batch_norm(rm.tensor(x), running_mean, running_var, rm.tensor(w),
+                                    rm.tensor(b), training=True).data
+    assert np.abs(ours - exact).max() < 1.5e-6  # float32 rounding of outputs up to ~12
+    np.testing.assert_allclose(running_mean.data, 0.1 * mean.reshape(-1), rtol=1e-6)
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.functional.batch_norm(torch.tensor(x), None, None, torch.tensor(w),
+                                            torch.tensor(b), training=True).numpy()
+    assert np.abs(ours - exact).max() < 2.5 * np.abs(theirs - exact).max()
