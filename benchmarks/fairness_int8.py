@@ -12,9 +12,9 @@ For each ``reference_models/baselines/*_int8.onnx`` it prints
   saturating u8s8 kernels): the largest logit difference and class agreement on a fixed sample
   against the same exact semantics computed natively.
 
-A baseline is portable when the emulated difference stays under ``portability.tolerance`` (0.05
-logits for QDQ graphs, 0.25 for dynamic INT8; the tolerance of
-tests/reference_models/test_int8_portability.py) with full class agreement. Nothing is timed
+A baseline is portable when the emulated comparison is within ``portability.tolerance`` (QDQ
+graphs: 0.05 logits, every class the same; dynamic INT8: 0.5 logits, 99% of the classes; the
+tolerance of tests/reference_models/test_int8_portability.py). Nothing is timed
 under emulation. ``benchmarks/fairness.py`` calls ``main``.
 """
 
@@ -37,6 +37,7 @@ from reference_models.compress.portability import (  # noqa: E402
     run_emulated,
     run_session,
     tolerance,
+    within_tolerance,
 )
 
 BASELINES = ROOT / "reference_models" / "baselines"
@@ -107,8 +108,7 @@ def measure(data_dir=None, quick: bool = False) -> tuple[list[dict], str | None]
         row.update(emulated_max_abs_diff=found["max_abs_diff"],
                    emulated_class_agreement=found["class_agreement"],
                    tolerance=tolerance(models[name]),
-                   portable=found["max_abs_diff"] <= tolerance(models[name])
-                   and found["class_agreement"] == 1.0)
+                   portable=within_tolerance(found, models[name]))
     return rows, None
 
 
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, missing = measure(args.data_dir, args.quick)
     print("emulated: qemu-x86_64 -cpu Haswell (avx2, no avx512, no vnni) "
           + (f"- skipped: {missing}" if missing else
-             "- tolerance 0.05 logits (QDQ), 0.25 (dynamic INT8)"))
+             "- tolerance: QDQ 0.05 logits and every class, dynamic INT8 0.5 logits and 99%"))
     header = (f"{'model':26s} {'n':>6s} {'acc opt':>8s} {'acc ref':>8s} {'delta':>7s} "
               f"{'max diff':>9s} {'agree':>7s} | {'emu n':>5s} {'max diff':>9s} {'agree':>7s} "
               f"{'portable':>8s}")

@@ -65,28 +65,37 @@ def run_session(model: bytes | str | os.PathLike, inputs: np.ndarray, optimized:
                            for i in range(0, len(inputs), batch)])
 
 
-# Largest logit difference between a portable INT8 model's optimized session and its exact
-# semantics, on any x86 CPU. Measured (7-bit-weight baselines, Intel Xeon with AVX-512 VNNI and
-# the same sessions under qemu Haswell):
-# - QDQ (static) graphs: at most 0.0060 emulated (cifar10, 100 images; mnist 1.4e-6) and 0.0175
-#   natively over all 10,000 cifar10 images (requantization rounding ties);
-# - dynamic INT8 graphs: 0.0997 natively and 0.0955 emulated (tinygpt, 8 windows of 64): the run-
-#   time activation ranges come from float ops whose last bit differs between onnxruntime and
-#   onnx's numpy reference evaluator, and one flipped quantization step moves the logits a bit.
-# Full 8-bit weights saturate by 1.04-1.95 under qemu Haswell (mnist, tinygpt, cifar10, pruned),
-# so both bounds sit 3x above the exact figures and 6x or more below the saturated ones.
-TOLERANCE_QDQ = 0.05
-TOLERANCE_DYNAMIC = 0.25
+# What a portable INT8 model's optimized session may differ from its exact semantics by, on any
+# x86 CPU: (largest logit difference, lowest share of equal predicted classes). Measured with the
+# 7-bit-weight baselines on an Intel Xeon with AVX-512 VNNI and under qemu Haswell:
+# - QDQ (static) graphs: at most 0.0064 emulated (cifar10 and the pruned model, 100 images; mnist
+#   1.4e-6, 200) and 0.018 natively over all 10,000 test images (requantization rounding ties),
+#   every predicted class the same;
+# - dynamic INT8 graphs: 0.24 natively (tinygpt, 64 windows of 64, 99.95% of the 4,096 predicted
+#   characters the same) and 0.09 emulated (4 windows, 255 of 256): the activation ranges are
+#   computed at run time by float ops whose last bit differs between onnxruntime and onnx's
+#   numpy evaluator (and between CPUs), and one step of a quantized activation moves the logits.
+# Full 8-bit weights saturate under qemu Haswell by 1.04 (mnist, static and dynamic), 1.43
+# (tinygpt, 97.5% agreement), 1.55 (cifar10, 95%) and 1.95 (pruned, 81%).
+TOLERANCE_QDQ = (0.05, 1.0)
+TOLERANCE_DYNAMIC = (0.5, 0.99)
 
 
-def tolerance(model: bytes | str | os.PathLike) -> float:
-    """The logit tolerance of ``model``'s kind (dynamic INT8 when it quantizes at run time)."""
+def tolerance(model: bytes | str | os.PathLike) -> tuple[float, float]:
+    """``(max_abs_diff, min class_agreement)`` for ``model``'s kind: dynamic INT8 when the graph
+    quantizes activations at run time, else QDQ."""
     import onnx
 
     data = model if isinstance(model, bytes) else Path(model).read_bytes()
     dynamic = any(n.op_type == "DynamicQuantizeLinear" for n in onnx.load_from_string(data)
                   .graph.node)
     return TOLERANCE_DYNAMIC if dynamic else TOLERANCE_QDQ
+
+
+def within_tolerance(found: dict, model: bytes | str | os.PathLike) -> bool:
+    """Whether ``compare``'s ``found`` is what an exact kernel gives for ``model``."""
+    largest, agreement = tolerance(model)
+    return found["max_abs_diff"] <= largest and found["class_agreement"] >= agreement
 
 
 # Operators whose onnxruntime kernel does integer arithmetic even with optimizations off.
@@ -146,4 +155,5 @@ def run_emulated(models: dict[str, bytes | str | os.PathLike], inputs: dict[str,
 
 
 __all__ = ["HASWELL", "INTEGER_ARITHMETIC", "TOLERANCE_DYNAMIC", "TOLERANCE_QDQ", "compare",
-           "qemu_path", "reference_outputs", "run_emulated", "run_session", "session", "tolerance"]
+           "qemu_path", "reference_outputs", "run_emulated", "run_session", "session", "tolerance",
+           "within_tolerance"]

@@ -27,7 +27,7 @@ from reference_models.compress.portability import (
     reference_outputs,
     run_emulated,
     run_session,
-    tolerance,
+    within_tolerance,
 )
 from tests.conftest import REPO_ROOT, require
 
@@ -39,9 +39,10 @@ TASKS = {"cifar10_cnn_int8": "cifar10", "cifar10_cnn_pruned_int8": "cifar10",
 SAMPLE = {"cifar10": 20, "mnist": 100, "tinygpt": 2}
 BATCH = 50  # the same batches natively and emulated: dynamic INT8 ranges are per batch
 
-# Largest logit difference allowed between the emulated AVX2 run and the exact semantics:
-# ``portability.tolerance`` (0.05 for QDQ graphs, 0.25 for dynamic INT8; the measurements behind
-# both are in its comment). The controls must differ by more than SATURATED (measured >= 1.04).
+# Allowed difference between the emulated AVX2 run and the exact semantics:
+# ``portability.tolerance`` (QDQ graphs: 0.05 logits and every class the same; dynamic INT8: 0.5
+# and 99%; the measurements behind both are in its comment). The controls must differ by more
+# than SATURATED (measured >= 1.04).
 SATURATED = 0.3
 
 
@@ -97,8 +98,7 @@ def test_every_shipped_int8_baseline_is_checked():
 def test_int8_baseline_matches_its_semantics_on_emulated_avx2(name, emulated):
     models, inputs, outputs = emulated
     found = compare(outputs[name], reference_outputs(models[name], inputs[name], batch=BATCH))
-    assert found["max_abs_diff"] <= tolerance(models[name]), found
-    assert found["class_agreement"] == 1.0, found
+    assert within_tolerance(found, models[name]), found
 
 
 @pytest.mark.parametrize("name", ["control_static_u8s8", "control_dynamic_u8s8"])
@@ -110,6 +110,6 @@ def test_full_8_bit_weights_saturate_on_emulated_avx2_and_natively_only_without_
     assert found["max_abs_diff"] > SATURATED, found  # the check above can fail
     native = compare(run_session(models[name], inputs[name], batch=BATCH), reference)
     if {"avx512_vnni", "avx_vnni"} & set(cpu_features()):
-        assert native["max_abs_diff"] <= tolerance(models[name]), native  # the kernel did it
+        assert within_tolerance(native, models[name]), native  # so the kernel did it
     else:  # this machine's own kernel is the AVX2 one
         assert native["max_abs_diff"] > SATURATED, native
