@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from competitions.models import Competition, Track
+from competitions.permissions import (
+    IsOrganizer,
+    MayJoin,
+    MaySeePrivate,
+    allowed,
+    competition_for,
+)
+from competitions.querysets import competitions
 from competitions.services import join
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -32,33 +40,12 @@ LEADERBOARD_FIELDS = LeaderboardRowSerializer.Meta.fields
 MAX_ROWS = 1000
 
 
-def visible_competitions(user):
-    """Public competitions, plus the unlisted ones ``user`` organizes or takes part in."""
-    public = Competition.objects.filter(visibility=Competition.Visibility.PUBLIC)
-    if not user.is_authenticated:
-        return public
-    if user.is_superuser:
-        return Competition.objects.all()
-    mine = Competition.objects.filter(organizers=user) | Competition.objects.filter(
-        participations__user=user
-    )
-    return (public | mine).distinct()
-
-
-def competition_for(request, slug: str) -> Competition:
-    """The competition if the caller may see it; 404 otherwise (unlisted ones stay unknown)."""
-    competition = get_object_or_404(Competition, slug=slug)
-    if not competition.can_view(request.user):
-        raise Http404
-    return competition
-
-
 @extend_schema(responses={200: CompetitionSerializer(many=True), **error_responses(429)})
 class CompetitionList(generics.ListAPIView):
     serializer_class = CompetitionSerializer
 
     def get_queryset(self):
-        return visible_competitions(self.request.user).prefetch_related("tracks")
+        return competitions().visible_to(self.request.user).prefetch_related("tracks")
 
 
 class CompetitionDetail(APIView):
@@ -68,14 +55,13 @@ class CompetitionDetail(APIView):
 
 
 class JoinCompetition(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, MayJoin]
 
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT,
                                             **error_responses(401, 403, 404, 429)})
     def post(self, request, slug: str):
         competition = competition_for(request, slug)
-        if not (competition.is_public or competition.is_organizer(request.user)):
-            raise PermissionDenied("This competition is by invitation only.")
+        self.check_object_permissions(request, competition)
         join(competition, request.user)
         return Response({"competition": competition.slug, "joined": True})
 
@@ -88,8 +74,8 @@ class Leaderboard(APIView):
         query = parse(LeaderboardQuery, request.query_params)
         track = self._track(competition, query.get("track"))
         category, split = query["category"], query["split"]
-        if split == "private" and not competition.can_see_private(request.user):
-            raise PermissionDenied("The private leaderboard is revealed after the deadline.")
+        if split == "private" and not allowed(MaySeePrivate, request, competition, self):
+            raise PermissionDenied(MaySeePrivate.message)
         limit = max(1, min(MAX_ROWS, query["limit"]))
         offset = max(0, min(MAX_OFFSET, query["offset"]))
         try:
@@ -118,7 +104,7 @@ class Leaderboard(APIView):
 
 
 class ResultsCsv(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, IsOrganizer]
     columns = ["track", "task", "hardware_class", "cpu_model", "cpu_features", "split",
                "category", "rank", "tied", "username", "is_baseline", "submission_id", "accuracy",
                "bits_per_char", "latency_ms", "normalized_latency_ms", "normalized_latency_low_ms",
@@ -129,8 +115,7 @@ class ResultsCsv(APIView):
                               **error_responses(401, 403, 404, 429)})
     def get(self, request, slug: str):
         competition = competition_for(request, slug)
-        if not competition.is_organizer(request.user):
-            raise PermissionDenied("Only the competition's organizers can export results.")
+        self.check_object_permissions(request, competition)
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{competition.slug}-results.csv"'
         writer = SafeWriter(response)
@@ -161,13 +146,13 @@ def _blank(value):
 
 def _serialize(request, submissions, many: bool = False):
     """Submissions as JSON; private-split scores only where the caller may see them."""
-    allowed: dict[int, bool] = {}  # per competition: one check, not one per submission
+    private: dict[int, bool] = {}  # per competition: one check, not one per submission
 
     def data(submission):
         competition = submission.track.competition
-        if competition.pk not in allowed:
-            allowed[competition.pk] = competition.can_see_private(request.user)
-        return SubmissionSerializer(submission, context={"show_private": allowed[competition.pk]}).data
+        if competition.pk not in private:
+            private[competition.pk] = allowed(MaySeePrivate, request, competition)
+        return SubmissionSerializer(submission, context={"show_private": private[competition.pk]}).data
 
     return [data(s) for s in submissions] if many else data(submissions)
 
@@ -235,7 +220,7 @@ class SubmissionDetail(APIView):
             Submission.objects.select_related("track__competition", "user", "score"), pk=pk
         )
         if submission.user_id != request.user.id and not (
-            submission.track.competition.is_organizer(request.user)
+            allowed(IsOrganizer, request, submission.track.competition, self)
         ):
             raise Http404  # never confirm that someone else's submission exists
         return Response(_serialize(request, submission))

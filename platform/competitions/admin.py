@@ -11,14 +11,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from .models import Competition, Participation, Track
-
-
-def organized_by(request, queryset=None):
-    """The competitions the admin user may work on: all for a superuser, else those organized."""
-    queryset = Competition.objects.all() if queryset is None else queryset
-    if request.user.is_superuser:
-        return queryset
-    return queryset.filter(organizers=request.user)
+from .querysets import competitions
 
 
 class TrackInline(admin.TabularInline):
@@ -34,7 +27,8 @@ class CompetitionAdmin(admin.ModelAdmin):
     inlines = [TrackInline]
 
     def get_queryset(self, request):
-        return organized_by(request, super().get_queryset(request))
+        return super().get_queryset(request).filter(
+            pk__in=competitions().organized_by(request.user).values("pk"))
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -59,5 +53,5 @@ class ParticipationAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "competition":
-            kwargs["queryset"] = organized_by(request)
+            kwargs["queryset"] = competitions().organized_by(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -7,6 +7,7 @@ nothing here sorts or filters scores.
 from __future__ import annotations
 
 from competitions.models import Competition
+from competitions.permissions import IsOrganizer, MaySeePrivate, allowed
 from django.core.exceptions import BadRequest
 from django.http import Http404
 from django.urls import reverse
@@ -60,7 +61,7 @@ def leaderboard_context(request, competition: Competition, params) -> dict:
     category = params.get("category") or ranking.ACCURACY
     if category not in ranking.CATEGORIES:
         raise Http404(f"No such category; use one of: {', '.join(ranking.CATEGORIES)}.")
-    may_see_private = competition.can_see_private(request.user)
+    may_see_private = allowed(MaySeePrivate, request, competition)
     split = params.get("split") or "public"
     private_refused = split == "private" and not may_see_private
     if split not in ranking.SPLITS or private_refused:
@@ -81,7 +82,7 @@ def leaderboard_context(request, competition: Competition, params) -> dict:
         "state": state,
         "may_see_private": may_see_private,
         "private_refused": private_refused,
-        "is_organizer": competition.is_organizer(request.user),
+        "is_organizer": allowed(IsOrganizer, request, competition),
         "track_tabs": _tabs(competition, state, "track", [(t.slug, t.slug) for t in tracks]),
         "category_tabs": _tabs(competition, state, "category", list(CATEGORY_TITLES.items())),
         "split_tabs": _tabs(competition, state, "split",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from competitions.permissions import MaySeePrivate, allowed
 from django.urls import reverse
 
 from submissions import quotas
@@ -55,6 +56,6 @@ def student_context(request, competition, form: UploadForm | None = None) -> dic
         "quotas": [quota_left(track, request.user) for track in tracks],
         "submissions": submissions,
         "in_progress": any(s.status not in FINAL_STATUSES for s in submissions),
-        "show_private": competition.can_see_private(request.user),
+        "show_private": allowed(MaySeePrivate, request, competition),
         "panel_url": reverse("web:student-panel", args=[competition.slug]),
     }
