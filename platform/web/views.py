@@ -1,13 +1,14 @@
 """Server-rendered pages: the competition list, a competition's live leaderboard and a student's
-own page (upload and submissions). Who may see what comes from the competitions' own rules and the
-API's helpers; the rows come from the leaderboard service; uploads go through ``submissions.services``.
+own page (upload and submissions). Who may see what comes from ``competitions.permissions`` (the
+same classes the API uses); the rows come from the leaderboard service; uploads go through ``submissions.services``.
 """
 
 from __future__ import annotations
 
 import functools
 
-from api.views import competition_for, visible_competitions
+from competitions.permissions import competition_for
+from competitions.querysets import competitions
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -38,8 +39,8 @@ class UploadThrottle(UserRateThrottle):
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    competitions = visible_competitions(request.user).prefetch_related("tracks")
-    return render(request, "web/home.html", {"competitions": competitions})
+    visible = competitions().visible_to(request.user).prefetch_related("tracks")
+    return render(request, "web/home.html", {"competitions": visible})
 
 
 def answers_bad_requests(view):
@@ -152,4 +153,7 @@ def upload_outcome(submission) -> str:
         return f"{name} was rejected. {submission.error}"
     if submission.status == Status.FAILED:
         return f"{name} could not be checked. {submission.error}"
+    if submission.status in (Status.RECEIVED, Status.VALIDATING):
+        # Checked by a worker of the validation queue: the list below shows the outcome.
+        return f"{name} was received and is being checked; its status below updates itself."
     return f"{name} was received and is {submission.get_status_display().lower()} for scoring."

@@ -50,6 +50,9 @@ def isolated_platform(settings, tmp_path):
     settings.ARENA_ARTIFACT_DIR = tmp_path / "artifacts"
     # The same gate in this process (fast); the integration tests run it in its child process.
     settings.ARENA_VALIDATE_ISOLATED = False
+    # Uploads checked in the request, as the web tier's tests expect (production sends them to
+    # the validation queue; tests/submissions and tests/integration cover that path).
+    settings.ARENA_VALIDATE_INLINE = True
     old = point_celery_at("memory://")
     cache.clear()
     yield
