@@ -101,3 +101,25 @@ def test_no_generated_request_is_a_server_error(api_schema, caller):
                 # Nothing to make invalid (an operation without parameters or body).
                 assert mode == GenerationMode.NEGATIVE, operation.label
     assert not failures, "\n".join(dict.fromkeys(failures))
+
+
+@pytest.mark.django_db
+def test_the_schema_documents_the_error_answers():
+    schema = client_for().get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    paths = schema["paths"]
+
+    def codes(path: str, method: str) -> set[str]:
+        return set(paths[path][method]["responses"])
+
+    assert codes("/api/submissions/", "post") >= {"201", "400", "401", "403", "404", "413", "429"}
+    assert codes("/api/submissions/", "get") >= {"200", "400", "401", "429"}
+    assert codes("/api/competitions/{slug}/leaderboard/", "get") >= {
+        "200", "400", "403", "404", "429"}
+    assert codes("/api/competitions/{slug}/results.csv", "get") >= {"200", "401", "403", "404"}
+    leaderboard = {p["name"]: p for p in paths["/api/competitions/{slug}/leaderboard/"]["get"][
+        "parameters"]}
+    assert leaderboard["category"]["schema"]["enum"] == [
+        "accuracy", "speed", "size", "efficiency", "pareto"]
+    status = next(p for p in paths["/api/submissions/"]["get"]["parameters"]
+                  if p["name"] == "status")
+    assert "queued" in status["schema"]["enum"]
