@@ -10,11 +10,14 @@ from reference_models.nn.layers import (
     BatchNorm2d,
     BCELoss,
     BCEWithLogitsLoss,
+    Conv1d,
     Conv2d,
     CrossEntropyLoss,
     Dropout,
+    Dropout2d,
     Embedding,
     Flatten,
+    GroupNorm,
     Identity,
     L1Loss,
     LeakyReLU,
@@ -31,6 +34,7 @@ from reference_models.nn.layers import (
     SiLU,
     Softmax,
     Tanh,
+    Upsample,
 )
 from reference_models.nn.module import Module, Parameter, RemovableHandle
 from reference_models.nn.normalization import LayerNorm, RMSNorm
@@ -38,10 +42,10 @@ from reference_models.nn.positional import RotaryEmbedding, SinusoidalPositional
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-    "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU",
-    "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module",
+    "BatchNorm2d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "Embedding",
+    "Flatten", "GELU", "GroupNorm", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module",
     "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "RemovableHandle", "Sequential",
-    "SiLU", "Sigmoid", "Softmax", "Tanh", "functional", "init", "utils",
+    "SiLU", "Sigmoid", "Softmax", "Tanh", "Upsample", "functional", "init", "utils",
     # language track
     "CausalSelfAttention", "KVCache", "LayerNorm", "MultiheadAttention", "RMSNorm",
     "RotaryEmbedding", "SinusoidalPositionalEncoding",

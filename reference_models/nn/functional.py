@@ -30,13 +30,15 @@ from reference_models.tensor import (
     softmax,
     tanh,
     unbroadcast,
+    where,
 )
 from reference_models.tensor import relu as _relu
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "causal_mask", "conv2d", "cross_entropy", "dropout",
-    "embedding", "flatten", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear",
+    "binary_cross_entropy_with_logits", "causal_mask", "conv1d", "conv2d", "cross_entropy",
+    "dropout", "dropout2d", "embedding", "flatten", "gelu", "group_norm", "interpolate",
+    "l1_loss", "layer_norm", "leaky_relu", "linear",
     "log_softmax", "masked_softmax", "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad",
     "relu", "rms_norm", "scaled_dot_product_attention", "sigmoid", "silu", "softmax", "tanh",
 ]
@@ -84,11 +86,8 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """``x`` where positive, ``negative_slope * x`` elsewhere."""
-    def run(a: Tensor) -> Tensor:
-        positive = a.data > 0
-        slope = np.where(positive, 1, negative_slope).astype(a.dtype)
-        return record_op(a.data * slope, (a,), "leaky_relu", lambda g: (g * slope,),
-                         alpha=float(negative_slope))
+    def run(a: Tensor) -> Tensor:  # built from where/gt/mul, so it exports as they do
+        return where(a > 0, a, a * negative_slope)
 
     return _maybe_in_place(as_tensor(input), run, inplace)
 
@@ -128,6 +127,17 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
 
 
 # ===================================================================== convolution
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1,
+           padding: int = 0, groups: int = 1) -> Tensor:
+    """1-D convolution over (N, C, L) as a 2-D one over (N, C, 1, L)."""
+    if input.ndim != 3:
+        raise ValueError(f"conv1d expects a 3-D (N, C, L) input, got shape {input.shape}")
+    stride = stride[0] if isinstance(stride, Sequence) else stride
+    padding = padding[0] if isinstance(padding, Sequence) else padding
+    out = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride), (0, padding), groups)
+    return out.squeeze(2)
+
+
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
            stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
            groups: int = 1) -> Tensor:
@@ -574,13 +584,59 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
     return record_op(input.data * mask, (input,), "dropout", lambda g: (g * mask,), p=p)
 
 
-def embedding(input: Tensor | np.ndarray, weight: Tensor) -> Tensor:
-    """Rows of ``weight`` picked by integer ids (``input`` of any shape)."""
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
+              generator: np.random.Generator | None = None) -> Tensor:
+    """Zero whole channels (axis 1) with probability ``p``, scaling the rest by 1/(1-p)."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return input
+    shape = input.shape[:2] + (1,) * (input.ndim - 2)
+    keep = get_generator(generator).random(shape, dtype=np.float32) >= p
+    mask = keep.astype(input.dtype) * np.asarray(1 / (1 - p), dtype=input.dtype)
+    return record_op(input.data * mask, (input,), "dropout", lambda g: (g * mask,), p=p)
+
+
+def interpolate(input: Tensor, size: int | Sequence[int] | None = None,
+                scale_factor: float | Sequence[float] | None = None,
+                mode: str = "nearest") -> Tensor:
+    """Resize the spatial dimensions (after N, C). ``mode="nearest"`` only, PyTorch's rule:
+    output pixel ``i`` reads input pixel ``floor(i * in / out)``."""
+    if mode != "nearest":
+        raise NotImplementedError(f"F.interpolate mode={mode!r}: only 'nearest' is supported")
+    spatial = input.shape[2:]
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        out = (size,) * len(spatial) if isinstance(size, int) else tuple(size)
+        ratios = [n / o for n, o in zip(spatial, out, strict=True)]
+    else:
+        factors = ((scale_factor,) * len(spatial) if isinstance(scale_factor, int | float)
+                   else tuple(scale_factor))
+        out = tuple(int(math.floor(n * f)) for n, f in zip(spatial, factors, strict=True))
+        ratios = [1 / f for f in factors]
+    index: list = [slice(None), slice(None)]
+    for axis, (n, o, r) in enumerate(zip(spatial, out, ratios, strict=True)):
+        picks = np.minimum(np.floor(np.arange(o) * r).astype(np.int64), n - 1)
+        shape = [1] * len(spatial)
+        shape[axis] = o
+        index.append(picks.reshape(shape))
+    return input[tuple(index)]
+
+
+def embedding(input: Tensor | np.ndarray, weight: Tensor,
+              padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` picked by integer ids (``input`` of any shape); the row
+    ``padding_idx`` gets no gradient, as in PyTorch."""
     ids = np.asarray(input.data if isinstance(input, Tensor) else input, dtype=np.int64)
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
 
     def backward(g: np.ndarray) -> tuple:
         full = np.zeros(weight.shape, dtype=g.dtype)
         np.add.at(full, ids.reshape(-1), g.reshape(-1, weight.shape[1]))
+        if padding_idx is not None:
+            full[padding_idx] = 0
         return (full, None)
 
     ids_tensor = input if isinstance(input, Tensor) else Tensor(ids)
@@ -741,6 +797,23 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Ten
     parents = [input] + [t for t in (weight, bias) if t is not None]
     return record_op(out, parents, "layer_norm", backward, axis=-len(shape), eps=float(eps),
                      has_weight=weight is not None, has_bias=bias is not None)
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalize each sample over groups of ``C / num_groups`` channels (and all positions),
+    then scale and shift per channel: a ``layer_norm`` over each group."""
+    n, c = input.shape[:2]
+    if c % num_groups:
+        raise ValueError(f"num_channels ({c}) must be divisible by num_groups ({num_groups})")
+    grouped = input.reshape(n, num_groups, -1)
+    out = layer_norm(grouped, (grouped.shape[-1],), eps=eps).reshape(input.shape)
+    per_channel = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(per_channel)
+    if bias is not None:
+        out = out + bias.reshape(per_channel)
+    return out
 
 
 def rms_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,

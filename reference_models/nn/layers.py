@@ -86,6 +86,42 @@ def _conv_padding(padding: int | Sequence[int] | str, kernel: tuple[int, int],
     return kernel[0] // 2, kernel[1] // 2
 
 
+def _first(value: Any) -> Any:
+    """``3`` and ``(3,)`` both mean 3 for a 1-D layer, as in PyTorch."""
+    return value[0] if isinstance(value, Sequence) and not isinstance(value, str) else value
+
+
+class Conv1d(Module):
+    """Convolution over sequences (N, C, L); weight (out_channels, in_channels / groups, k)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
+                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] | str = 0,
+                 dilation: int | Sequence[int] = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros") -> None:
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
+                             f"must both be divisible by groups ({groups})")
+        if _first(dilation) != 1 or padding_mode != "zeros":
+            raise NotImplementedError("Conv1d(dilation=...) and padding_mode other than 'zeros' "
+                                      "are not supported yet")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = _first(kernel_size), _first(stride)
+        pad = _conv_padding(_first(padding), (1, self.kernel_size), (1, self.stride))
+        self.padding = pad[1] if isinstance(pad, tuple) else pad
+        self.weight = Parameter(np.empty((out_channels, in_channels // groups, self.kernel_size),
+                                         dtype=np.float32))
+        self.bias = Parameter(np.empty(out_channels, dtype=np.float32)) if bias else None
+        init.default_layer_init_(self.weight, self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.groups)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
 class MaxPool2d(Module):
     def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
                  padding: int | Sequence[int] = 0) -> None:
@@ -174,6 +210,42 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
+class Dropout2d(Dropout):
+    """Zero whole channels of (N, C, H, W) feature maps during training."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout2d(input, self.p, self.training)
+
+
+class GroupNorm(Module):
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True) -> None:
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = (num_groups, num_channels,
+                                                                     eps, affine)
+        self.weight = Parameter(np.ones(num_channels, dtype=np.float32)) if affine else None
+        self.bias = Parameter(np.zeros(num_channels, dtype=np.float32)) if affine else None
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class Upsample(Module):
+    def __init__(self, size: int | Sequence[int] | None = None,
+                 scale_factor: float | Sequence[float] | None = None,
+                 mode: str = "nearest") -> None:
+        super().__init__()
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.interpolate(input, self.size, self.scale_factor, self.mode)
+
+
 class Flatten(Module):
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
@@ -184,14 +256,20 @@ class Flatten(Module):
 
 
 class Embedding(Module):
-    def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
+    def __init__(self, num_embeddings: int, embedding_dim: int,
+                 padding_idx: int | None = None) -> None:
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        if padding_idx is not None and padding_idx < 0:
+            padding_idx += num_embeddings
+        self.padding_idx = padding_idx
         self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dtype=np.float32))
         init.normal_(self.weight)
+        if padding_idx is not None:  # the padding row starts at zero and is never trained
+            self.weight.data[padding_idx] = 0
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.embedding(input, self.weight)
+        return F.embedding(input, self.weight, self.padding_idx)
 
 
 # ===================================================================== activations
@@ -403,8 +481,8 @@ class ModuleDict(Module):
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-    "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU",
-    "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d",
-    "ModuleDict", "ModuleList", "NLLLoss", "ReLU", "Sequential", "SiLU", "Sigmoid", "Softmax",
-    "Tanh",
+    "BatchNorm2d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "Embedding",
+    "Flatten", "GELU", "GroupNorm", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax",
+    "MSELoss", "MaxPool2d", "ModuleDict", "ModuleList", "NLLLoss", "ReLU", "Sequential", "SiLU",
+    "Sigmoid", "Softmax", "Tanh", "Upsample",
 ]

@@ -1,4 +1,4 @@
-"""RMSprop and Adagrad: per-weight step sizes from running gradient statistics (PyTorch's rules)."""
+"""RMSprop, Adagrad and Adadelta: per-weight step sizes from running gradient statistics (PyTorch's rules)."""
 
 from __future__ import annotations
 
@@ -70,3 +70,29 @@ class Adagrad(Optimizer):
         state["sum"] += grad * grad
         p.data -= (lr * grad / (np.sqrt(state["sum"]) + group["eps"])).astype(p.dtype,
                                                                               copy=False)
+
+
+class Adadelta(Optimizer):
+    """Steps scaled by the ratio of running RMS of past updates to running RMS of gradients."""
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1.0,
+                 rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0) -> None:
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+
+    def update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any],
+               group: dict[str, Any]) -> None:
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        rho, eps = group["rho"], group["eps"]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(p.data, subok=False)
+            state["acc_delta"] = np.zeros_like(p.data, subok=False)
+        state["step"] += 1
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        square_avg *= rho
+        square_avg += (1 - rho) * grad * grad
+        delta = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps) * grad
+        acc_delta *= rho
+        acc_delta += (1 - rho) * delta * delta
+        p.data -= (group["lr"] * delta).astype(p.dtype, copy=False)

@@ -517,18 +517,11 @@ ROWS: list[Row] = [
 
 # Rows that do not pass yet, and why (each one is a PyTorch feature still to build).
 MISSING = {
-    "conv1d": "nn.Conv1d is not built yet",
     "conv_transpose2d": "nn.ConvTranspose2d is not built yet",
     "conv2d_dilation": "Conv2d(dilation=) raises NotImplementedError",
-    "group_norm": "nn.GroupNorm is not built yet",
     "lstm": "nn.LSTM is not built yet",
     "gru": "nn.GRU is not built yet",
-    "dropout2d_eval": "nn.Dropout2d is not built yet",
-    "embedding_padding_idx": "Embedding(padding_idx=) is not accepted yet",
-    "interpolate": "F.interpolate is not built yet",
     "cross_entropy_weight": "cross_entropy(weight=) raises NotImplementedError",
-    "adadelta": "optim.Adadelta is not built yet",
-    "reduce_lr_on_plateau": "ReduceLROnPlateau is not built yet",
     "view_non_contiguous_raises": "view() copies a non-contiguous tensor like reshape() where "
                                   "PyTorch raises (never a different value)",
     "data_is_a_tensor": "Tensor.data is the numpy array (the framework's ops read it), so "

@@ -62,6 +62,12 @@ CASES: dict[str, tuple[Callable, tuple[np.ndarray, ...]]] = {
     "silu": (lambda lib, a: _functional(lib).silu(a), (A,)),
     "pad": (lambda lib, a: _functional(lib).pad(a, (1, 2, 0, 1), value=0.5), (A,)),
     "adaptive_avg_pool2d": (lambda lib, x: _functional(lib).adaptive_avg_pool2d(x, 2), (IMG,)),
+    "conv1d": (lambda lib, x, w: _functional(lib).conv1d(x, w, stride=2, padding=1),
+               (rng.standard_normal((2, 3, 7)), rng.standard_normal((4, 3, 3)))),
+    "group_norm": (lambda lib, x, w: _functional(lib).group_norm(x, 3, w, w * 0.5 + 1),
+                   (rng.standard_normal((2, 6, 3, 3)), rng.standard_normal(6))),
+    "interpolate_size": (lambda lib, x: _functional(lib).interpolate(x, size=(6, 3)), (IMG,)),
+    "interpolate_scale": (lambda lib, x: _functional(lib).interpolate(x, scale_factor=2), (IMG,)),
     "nll_loss": (lambda lib, a: _functional(lib).nll_loss(
         _functional(lib).log_softmax(a, 1), lib.tensor([1, 0, 3])), (A,)),
     "cross_entropy_ignore_index": (lambda lib, a: _functional(lib).cross_entropy(
@@ -168,6 +174,7 @@ def test_unsupported_options_name_the_pytorch_feature() -> None:
     lambda lib, p: lib.optim.Adagrad(p, lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
     lambda lib, p: lib.optim.Adam(p, lr=0.05, amsgrad=True),
     lambda lib, p: lib.optim.AdamW(p, lr=0.05, amsgrad=True),
+    lambda lib, p: lib.optim.Adadelta(p, lr=0.5, weight_decay=0.01),
 ])
 def test_new_optimizers_match_pytorch(make) -> None:
     torch = pytest.importorskip("torch")
@@ -255,3 +262,64 @@ def test_batch_norm_float32_statistics_are_as_precise_as_pytorch() -> None:
     theirs = torch.nn.functional.batch_norm(torch.tensor(x), None, None, torch.tensor(w),
                                             torch.tensor(b), training=True).numpy()
     assert np.abs(ours - exact).max() < 2.5 * np.abs(theirs - exact).max()
+
+
+def test_reduce_lr_on_plateau_matches_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    losses = [1.0, 0.9, 0.95, 0.96, 0.97, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    rates = []
+    for lib in (rm, torch):
+        opt = lib.optim.SGD(lib.nn.Linear(2, 2).parameters(), lr=1.0)
+        sched = lib.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1,
+                                                         cooldown=1, min_lr=0.2)
+        seen = []
+        for loss in losses:
+            sched.step(loss)
+            seen.append(opt.param_groups[0]["lr"])
+        rates.append(seen)
+    assert rates[0] == rates[1]
+
+
+def test_embedding_padding_row_is_zero_and_untrained() -> None:
+    layer = nn.Embedding(5, 3, padding_idx=0)
+    assert not layer.weight.data[0].any()
+    layer(rm.tensor([[0, 2, 0]])).sum().backward()
+    assert not layer.weight.grad.data[0].any() and layer.weight.grad.data[2].all()
+
+
+def test_dropout2d_zeros_whole_channels() -> None:
+    rm.manual_seed(0)
+    layer = nn.Dropout2d(0.5)
+    out = layer(rm.ones(8, 16, 4, 4)).data
+    per_channel = out.reshape(8, 16, -1)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0}
+    assert (per_channel.min(axis=2) == per_channel.max(axis=2)).all()  # one value per channel
+    assert 0.3 < (per_channel[..., 0] == 0).mean() < 0.7
+    assert layer.eval()(rm.ones(2, 3, 2, 2)).data.min() == 1.0
+
+
+def test_conv1d_and_group_norm_layers_match_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 4, 9)).astype(np.float32)
+    for make in (lambda lib: lib.nn.Conv1d(4, 6, 3, padding="same", groups=2),
+                 lambda lib: lib.nn.Sequential(lib.nn.Conv1d(4, 6, 3, stride=2),
+                                               lib.nn.GroupNorm(2, 6))):
+        ours, theirs = make(rm), make(torch)
+        theirs.load_state_dict({k: torch.from_numpy(v.data.copy())
+                                for k, v in ours.state_dict().items()})
+        np.testing.assert_allclose(ours(rm.tensor(x)).data,
+                                   theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_new_layers_export_and_match_onnxruntime(tmp_path) -> None:
+    import onnxruntime as ort
+
+    rm.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(4, 6, 3, padding=1), nn.GroupNorm(2, 6), nn.SiLU(),
+                          nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(54, 3)).eval()
+    x = rm.randn(2, 4, 9)
+    rm.export_onnx(model, x, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.data})[0]
+    with rm.no_grad():
+        np.testing.assert_allclose(got, model(x).data, rtol=1e-5, atol=1e-6)
