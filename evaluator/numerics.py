@@ -11,7 +11,8 @@ MatMulInteger, which onnxruntime runs alike with optimizations off, onnx's refer
 and compares the logits.
 
 Tolerance (see docs/evaluator.md for the measurements): the largest absolute logit difference may
-be at most ``ABS_TOLERANCE + REL_TOLERANCE * max |reference logit|``. Float models differ by float
+be at most ``ABS_TOLERANCE + REL_TOLERANCE * max |reference logit|`` (``EVALUATOR_ABS_TOLERANCE``
+in place of ``ABS_TOLERANCE`` against onnx's evaluator, for dynamic INT8). Float models differ by float
 rounding only (about 1e-5 measured); a QDQ model whose fused kernels are exact differs by one
 requantization step now and then (0.009 measured on the CIFAR-10 INT8 baseline with VNNI); a model
 whose kernels saturate differs by about 1 (1.15 measured on the same file on AVX2 without VNNI).
@@ -30,6 +31,10 @@ EVALUATOR_IMAGES = 16
 EVALUATOR_WINDOWS = 2
 ABS_TOLERANCE = 0.05
 REL_TOLERANCE = 0.005
+# Dynamic INT8 against onnx's evaluator: activations are quantized at run time, and a scale rounded
+# one way or the other moves whole activation tensors by a step, so exact kernels already differ by
+# up to 0.24 logits (64 tinygpt windows, benchmarks/fairness_int8.py); saturating ones by 1.36.
+EVALUATOR_ABS_TOLERANCE = 0.5
 REFERENCE_NAME = "onnxruntime, graph optimizations off (exact QDQ semantics)"
 EVALUATOR_NAME = "onnx reference evaluator (exact integer arithmetic)"
 _QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
@@ -78,10 +83,11 @@ def reference_runner(model_bytes: bytes):
     return (lambda x: session.run(None, {name: x})[0]), REFERENCE_NAME
 
 
-def tolerance_for(reference_logits: np.ndarray) -> float:
+def tolerance_for(reference_logits: np.ndarray, reference_name: str = REFERENCE_NAME) -> float:
     """The largest logit difference the check accepts for these reference logits."""
     scale = float(np.max(np.abs(reference_logits))) if reference_logits.size else 0.0
-    return ABS_TOLERANCE + REL_TOLERANCE * scale
+    absolute = EVALUATOR_ABS_TOLERANCE if reference_name == EVALUATOR_NAME else ABS_TOLERANCE
+    return absolute + REL_TOLERANCE * scale
 
 
 def compare(scored: np.ndarray, reference: np.ndarray, reference_name: str = REFERENCE_NAME) -> dict:
@@ -90,7 +96,7 @@ def compare(scored: np.ndarray, reference: np.ndarray, reference_name: str = REF
     reference = np.asarray(reference, dtype=np.float64)
     difference = float(np.max(np.abs(scored - reference))) if scored.size else 0.0
     agreement = float(np.mean(scored.argmax(-1) == reference.argmax(-1))) if scored.size else 1.0
-    tolerance = tolerance_for(reference)
+    tolerance = tolerance_for(reference, reference_name)
     return {
         "inputs": int(scored.shape[0]),
         "max_abs_diff": difference,
