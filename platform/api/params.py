@@ -8,6 +8,7 @@ field-by-field errors beside it.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from leaderboards import ranking
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -73,10 +74,10 @@ _ANSWERS = {
 }
 
 
-def error_responses(*codes: int) -> dict:
-    """The error answers of an operation, for ``extend_schema(responses=...)``: each a JSON
-    object with a ``detail`` in words."""
-    from drf_spectacular.utils import OpenApiResponse, inline_serializer
+# One component for every error answer (a JSON object with a ``detail`` in words).
+_ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 
-    body = inline_serializer("Error", {"detail": serializers.CharField()})
-    return {code: OpenApiResponse(body, description=_ANSWERS[code]) for code in codes}
+
+def error_responses(*codes: int) -> dict:
+    """The error answers of an operation, for ``extend_schema(responses=...)``."""
+    return {code: OpenApiResponse(_ERROR, description=_ANSWERS[code]) for code in codes}
