@@ -433,11 +433,9 @@ def cross_entropy(input: Tensor, target: Tensor | np.ndarray, weight: Tensor | N
     """Softmax cross-entropy from logits; ``target`` holds class ids or class probabilities.
 
     ``input`` is (N, C) or (N, C, d1, ...) with class ids (N, d1, ...), as in PyTorch. Targets
-    equal to ``ignore_index`` add nothing and do not count in the mean.
+    equal to ``ignore_index`` add nothing and do not count in the mean. ``weight`` scales each
+    class's terms; with class ids the mean divides by the targets' total weight (PyTorch's rule).
     """
-    if weight is not None:
-        raise NotImplementedError("cross_entropy(weight=...) (per-class weights) is not "
-                                  "supported yet")
     if size_average is not None or reduce is not None:
         raise TypeError("size_average and reduce are deprecated in PyTorch: use reduction=")
     num_classes = input.shape[1]
@@ -463,6 +461,14 @@ def cross_entropy(input: Tensor, target: Tensor | np.ndarray, weight: Tensor | N
     if kept is not None:
         probs *= kept[:, None]
     counted = rows if kept is None else int(kept.sum())
+    if weight is not None:
+        class_weights = np.asarray(getattr(weight, "data", weight), dtype=logits.dtype)
+        if class_weights.shape != (num_classes,):
+            raise ValueError(f"weight must have one entry per class ({num_classes}), got shape "
+                             f"{class_weights.shape}")
+        if not np.issubdtype(tgt.dtype, np.floating):
+            counted = float((class_weights[tgt] * (1 if kept is None else kept)).sum())
+        probs = probs * class_weights
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     losses = -(probs * log_probs).sum(axis=1)
@@ -479,8 +485,10 @@ def cross_entropy(input: Tensor, target: Tensor | np.ndarray, weight: Tensor | N
         # d loss / d logits = softmax - target distribution, per row
         row_g = (g.reshape(-1, 1) if reduction == "none" else g / counted
                  if reduction == "mean" else g)
-        softmax_rows = np.exp(log_probs) if kept is None else np.exp(log_probs) * kept[:, None]
-        grad = (softmax_rows - probs) * row_g.astype(logits.dtype, copy=False)
+        # d/d logits of -(q . log_softmax) = softmax * sum(q) - q (sum(q) is 1 for a plain
+        # one-hot row, 0 for an ignored one)
+        grad = np.exp(log_probs) * probs.sum(axis=1, keepdims=True) - probs
+        grad *= row_g.astype(logits.dtype, copy=False)
         grad = grad.reshape(input.shape[0], *input.shape[2:], num_classes)
         return (np.moveaxis(grad, -1, 1),)
 

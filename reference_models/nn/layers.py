@@ -337,14 +337,12 @@ class CrossEntropyLoss(Module):
     def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
                  reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__()
-        if weight is not None:
-            raise NotImplementedError("CrossEntropyLoss(weight=...) (per-class weights) is not "
-                                      "supported yet")
+        self.register_buffer("weight", weight)  # a buffer, as in PyTorch (None: unweighted)
         self.ignore_index = ignore_index
         self.reduction, self.label_smoothing = reduction, label_smoothing
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.cross_entropy(input, target, ignore_index=self.ignore_index,
+        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 

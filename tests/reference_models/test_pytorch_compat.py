@@ -521,7 +521,6 @@ MISSING = {
     "conv2d_dilation": "Conv2d(dilation=) raises NotImplementedError",
     "lstm": "nn.LSTM is not built yet",
     "gru": "nn.GRU is not built yet",
-    "cross_entropy_weight": "cross_entropy(weight=) raises NotImplementedError",
     "view_non_contiguous_raises": "view() copies a non-contiguous tensor like reshape() where "
                                   "PyTorch raises (never a different value)",
     "data_is_a_tensor": "Tensor.data is the numpy array (the framework's ops read it), so "

@@ -72,6 +72,15 @@ CASES: dict[str, tuple[Callable, tuple[np.ndarray, ...]]] = {
         _functional(lib).log_softmax(a, 1), lib.tensor([1, 0, 3])), (A,)),
     "cross_entropy_ignore_index": (lambda lib, a: _functional(lib).cross_entropy(
         a, lib.tensor([1, -100, 3]), ignore_index=-100, label_smoothing=0.1), (A,)),
+    "cross_entropy_weight": (lambda lib, a: _functional(lib).cross_entropy(
+        a, lib.tensor([1, -100, 3]), weight=lib.tensor([0.5, 2.0, 1.0, 3.0], dtype=a.dtype),
+        label_smoothing=0.2), (A,)),
+    "cross_entropy_weight_sum": (lambda lib, a: _functional(lib).cross_entropy(
+        a, lib.tensor([1, 0, 3]), weight=lib.tensor([0.5, 2.0, 1.0, 3.0], dtype=a.dtype),
+        reduction="sum"), (A,)),
+    "cross_entropy_probabilities_weight": (lambda lib, a: _functional(lib).cross_entropy(
+        a, lib.tensor((POS / 4).astype(np.float32)).to(a.dtype),
+        weight=lib.tensor([0.5, 2.0, 1.0, 3.0], dtype=a.dtype)), (A,)),
     "l1_loss": (lambda lib, a, b: _functional(lib).l1_loss(a, b), (A, B)),
     "bce": (lambda lib, p: _functional(lib).binary_cross_entropy(
         p, lib.tensor((B > 0).astype(np.float32))), (PROBS,)),
@@ -160,7 +169,7 @@ def test_unsupported_options_name_the_pytorch_feature() -> None:
     with pytest.raises(NotImplementedError, match="even kernel"):
         nn.Conv2d(3, 3, 2, padding="same")
     with pytest.raises(NotImplementedError, match="weight"):
-        nn.functional.cross_entropy(rm.randn(2, 3), rm.tensor([0, 1]), weight=rm.ones(3))
+        nn.functional.nll_loss(rm.randn(2, 3), rm.tensor([0, 1]), weight=rm.ones(3))
     with pytest.raises(NotImplementedError, match="divide"):
         nn.functional.adaptive_avg_pool2d(rm.randn(1, 1, 5, 5), 2)
     with pytest.raises(RuntimeError, match="CPU only"):
