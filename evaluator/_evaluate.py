@@ -61,8 +61,7 @@ def prepare(job: dict) -> None:
     """Everything that needs file access, done before privileges are dropped: build the reference
     model and load every module the scoring path imports lazily."""
     import numpy.lib  # noqa: F401
-    import onnx.reference  # noqa: F401  (the numerics check of integer-kernel graphs)
-
+    numerics.warm_up_reference_evaluator()  # for the numerics check of integer-kernel graphs
     reference_model(job["task"])
     np.percentile(np.arange(3.0), 90)
 
@@ -161,7 +160,8 @@ def check_numerics(runner: ModelRunner, model_bytes: bytes, task: Task, hidden, 
     if name == numerics.EVALUATOR_NAME:  # numpy's reference kernels are slow: a smaller sample
         limit = numerics.EVALUATOR_WINDOWS if task.is_language_model else numerics.EVALUATOR_IMAGES
         sample, scored = sample[:limit], scored[:limit]
-    exact = np.asarray(_call("checking numerics (reference execution)", run, sample), np.float32)
+    exact, name = _call("checking numerics (reference execution)", run, sample)
+    exact = np.asarray(exact, np.float32)
     if exact.shape != scored.shape or not np.all(np.isfinite(exact)):
         raise ModelFault("bad_output", "The model's reference execution gave an output of shape "
                          f"{exact.shape} or non-finite values where the scoring session gave "

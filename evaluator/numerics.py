@@ -31,10 +31,11 @@ EVALUATOR_IMAGES = 16
 EVALUATOR_WINDOWS = 2
 ABS_TOLERANCE = 0.05
 REL_TOLERANCE = 0.005
-# Dynamic INT8 against onnx's evaluator: activations are quantized at run time, and a scale rounded
-# one way or the other moves whole activation tensors by a step, so exact kernels already differ by
-# up to 0.24 logits (64 tinygpt windows, benchmarks/fairness_int8.py); saturating ones by 1.36.
-EVALUATOR_ABS_TOLERANCE = 0.5
+# Dynamic INT8 against onnx's evaluator: activations are quantized at run time, and a scale or a
+# value rounded the other way moves by a step, so onnxruntime's exact (VNNI) kernels already differ
+# by 0.56 logits on the check's 2 tinygpt windows (0.24 over 64 in benchmarks/fairness_int8.py);
+# the saturating kernels of the earlier tinygpt_int8 by 1.36. A coarse check, stated as such.
+EVALUATOR_ABS_TOLERANCE = 1.0
 REFERENCE_NAME = "onnxruntime, graph optimizations off (exact QDQ semantics)"
 EVALUATOR_NAME = "onnx reference evaluator (exact integer arithmetic)"
 _QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
@@ -60,7 +61,7 @@ def reference_session(model_bytes: bytes):
 
 
 def reference_runner(model_bytes: bytes):
-    """``(run, name)``: ``run(x)`` gives the exact logits of the graph for input batch ``x``.
+    """``(run, name)``: ``run(x)`` gives ``(logits, name of the execution used)`` for batch ``x``.
 
     Optimizations off for float and QDQ graphs (cheap: onnxruntime's own float kernels); onnx's
     reference evaluator (numpy, exact integer arithmetic) for graphs with integer kernels, which
@@ -74,13 +75,46 @@ def reference_runner(model_bytes: bytes):
 
             model = onnx.load_from_string(model_bytes)
             evaluator = ReferenceEvaluator(model)
-            name = model.graph.input[0].name
-            return (lambda x: evaluator.run(None, {name: x})[0]), EVALUATOR_NAME
+            input_name = model.graph.input[0].name
         except Exception:  # noqa: BLE001 - an operator the numpy evaluator lacks
             pass
+        else:
+            def run(x: np.ndarray) -> tuple[np.ndarray, str]:
+                try:
+                    return evaluator.run(None, {input_name: x})[0], EVALUATOR_NAME
+                except Exception:  # noqa: BLE001 - a gap of the evaluator, never the model's fault
+                    return _session_runner(model_bytes)(x)
+
+            return run, EVALUATOR_NAME
+    return _session_runner(model_bytes), REFERENCE_NAME
+
+
+def _session_runner(model_bytes: bytes):
     session = reference_session(model_bytes)
     name = session.get_inputs()[0].name
-    return (lambda x: session.run(None, {name: x})[0]), REFERENCE_NAME
+    return lambda x: (session.run(None, {name: x})[0], REFERENCE_NAME)
+
+
+def warm_up_reference_evaluator() -> None:
+    """Import everything onnx's reference evaluator loads lazily, by running a tiny dynamic-INT8
+    graph: the scoring child calls this before it drops root, after which the interpreter's own
+    files may not be readable."""
+    import numpy.random  # noqa: F401
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    nodes = [
+        helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+        helper.make_node("MatMulInteger", ["xq", "w", "xz"], ["y32"]),
+        helper.make_node("Cast", ["y32"], ["yf"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["yf", "xs"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "warm_up", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor("w", TensorProto.UINT8, [2, 2], [1, 2, 3, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    ReferenceEvaluator(model).run(None, {"x": np.ones((1, 2), np.float32)})
 
 
 def tolerance_for(reference_logits: np.ndarray, reference_name: str = REFERENCE_NAME) -> float:

@@ -107,8 +107,10 @@ def test_integer_kernel_graphs_are_checked_against_onnxs_reference_evaluator(tmp
     assert name == numerics.EVALUATOR_NAME
     x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
     session = make_session(model_bytes)
-    check = numerics.compare(session.run(None, {session.get_inputs()[0].name: x})[0], run(x), name)
+    exact, used = run(x)
+    assert used == name
+    check = numerics.compare(session.run(None, {session.get_inputs()[0].name: x})[0], exact, used)
     assert check["reference"] == numerics.EVALUATOR_NAME and check["inputs"] == 4
-    assert check["tolerance"] > 0.5  # run-time activation scales: see docs/evaluator.md, 3b
+    assert check["tolerance"] > 1.0  # run-time activation scales: see docs/evaluator.md, 3b
     # A float or QDQ graph keeps the cheap reference: onnxruntime with optimizations off.
     assert numerics.reference_runner(model_zoo.mnist_qdq_int8())[1] == numerics.REFERENCE_NAME
