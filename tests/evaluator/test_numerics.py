@@ -114,3 +114,22 @@ def test_integer_kernel_graphs_are_checked_against_onnxs_reference_evaluator(tmp
     assert check["tolerance"] > 1.0  # run-time activation scales: see docs/evaluator.md, 3b
     # A float or QDQ graph keeps the cheap reference: onnxruntime with optimizations off.
     assert numerics.reference_runner(model_zoo.mnist_qdq_int8())[1] == numerics.REFERENCE_NAME
+
+
+def test_scoring_a_dynamic_int8_model_uses_the_evaluator_inside_the_sandbox(tmp_path,
+                                                                            tiny_data_dir):
+    # In the child, as nobody: the evaluator's lazy imports must have happened before root was
+    # dropped, or the check would silently fall back.
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from evaluator.latency import LatencyProtocol
+    from evaluator.scoring import score
+
+    source, target = tmp_path / "float.onnx", tmp_path / "dynamic.onnx"
+    source.write_bytes(model_zoo.mnist_linear())
+    quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+    card = score(target, "mnist", data_dir=tiny_data_dir, protocol=LatencyProtocol.quick(),
+                 timeout_s=120)
+    assert card["valid"], card["error"]
+    assert card["numerics"]["reference"] == numerics.EVALUATOR_NAME
+    assert card["numerics"]["inputs"] == numerics.EVALUATOR_IMAGES
