@@ -70,3 +70,18 @@ def test_a_nul_byte_at_the_login_form_and_in_admin_search_is_not_a_500(competiti
                 "/admin/submissions/submission/"):
         response = client.get(url, {"q": NUL})
         assert response.status_code in (200, 400), (url, response.status_code)
+
+
+@pytest.mark.parametrize("url, param", [
+    ("/admin/submissions/submission/", "status__exact"),
+    ("/admin/competitions/competition/", "visibility__exact"),
+    ("/admin/accounts/profile/", "role__exact"),
+    ("/admin/competitions/participation/", "q"),
+])
+def test_a_nul_byte_in_an_admin_filter_is_a_400(competition, django_user_model, url, param):
+    root = django_user_model.objects.create_superuser("root", "r@example.org", "pw-root-123")
+    client = Client(raise_request_exception=False)
+    client.force_login(root)
+    response = client.get(url, {param: NUL})
+    assert response.status_code == 400 and b"Null characters are not allowed" in response.content
+    assert client.get(url, {param + NUL: "x"}).status_code == 400  # in a name too
