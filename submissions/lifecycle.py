@@ -3,8 +3,9 @@
 Every transition is a conditional UPDATE (``… WHERE status = …``), so two workers (a re-delivered
 message, a re-queue by the periodic task) can never both score or both write one submission:
 
-- ``claim``: ``queued`` (or ``scoring`` abandoned past the stuck deadline) → ``scoring``; the claim
-  token is the new ``attempts`` value.
+- ``claim``: ``queued`` (or ``scoring`` abandoned: heartbeat silent, or past the stuck deadline)
+  → ``scoring``; the claim token is the new ``attempts`` value. While it runs, the worker's
+  ``heartbeat`` touches the row.
 - ``record_scorecard``: ``scoring`` with that token → ``scored`` | ``over_limit`` | ``rejected``;
   the ``Score`` row is unique per submission and the track's leaderboard is rebuilt in the same
   transaction.
@@ -37,6 +38,22 @@ def stuck_cutoff():
     return timezone.now() - timedelta(seconds=settings.ARENA_STUCK_AFTER_S)
 
 
+def abandoned() -> Q:
+    """A run (of a Submission or a Rescore in scoring) taken for lost: its heartbeat has been
+    silent for ``ARENA_HEARTBEAT_TIMEOUT_S`` (its worker died), or it has lasted past
+    ``ARENA_STUCK_AFTER_S`` (a worker alive but never finishing)."""
+    silent = timezone.now() - timedelta(seconds=settings.ARENA_HEARTBEAT_TIMEOUT_S)
+    return (Q(scoring_started_at__lt=stuck_cutoff()) | Q(heartbeat_at__lt=silent)
+            | Q(heartbeat_at__isnull=True, scoring_started_at__lt=silent))
+
+
+def heartbeat(model, row_id: int, token: int) -> bool:
+    """The scoring worker is alive and still holds claim ``token`` (False: it lost the claim)."""
+    state = {"state": Rescore.State.SCORING} if model is Rescore else {"status": Status.SCORING}
+    return bool(model.objects.filter(pk=row_id, attempts=token, **state).update(
+        heartbeat_at=timezone.now()))
+
+
 def claim(submission_id: int, also: Q | None = None) -> int | None:
     """Take the submission for scoring; the claim token, or None when it is not ours to score.
 
@@ -44,15 +61,13 @@ def claim(submission_id: int, also: Q | None = None) -> int | None:
     condition on ``track_id`` so the UPDATE needs no join)."""
     now = timezone.now()
     ready = Q(retry_after__isnull=True) | Q(retry_after__lte=now)
-    claimable = (Q(status=Status.QUEUED) & ready) | Q(
-        status=Status.SCORING, scoring_started_at__lt=stuck_cutoff()
-    )
+    claimable = (Q(status=Status.QUEUED) & ready) | (Q(status=Status.SCORING) & abandoned())
     rows = Submission.objects.filter(claimable, pk=submission_id)
     if also is not None:
         rows = rows.filter(also)
     updated = rows.update(
-        status=Status.SCORING, scoring_started_at=now, attempts=F("attempts") + 1,
-        retry_after=None, updated_at=now,
+        status=Status.SCORING, scoring_started_at=now, heartbeat_at=now,
+        attempts=F("attempts") + 1, retry_after=None, updated_at=now,
     )
     if not updated:
         return None
@@ -129,11 +144,11 @@ def claim_rescore(rescore_id: int, hardware_class: str) -> int | None:
     """Take a pending re-score (queued, or abandoned past the stuck deadline); its token."""
     now = timezone.now()
     ready = Q(retry_after__isnull=True) | Q(retry_after__lte=now)
-    claimable = (Q(state=Rescore.State.QUEUED) & ready) | Q(
-        state=Rescore.State.SCORING, scoring_started_at__lt=stuck_cutoff())
+    claimable = (Q(state=Rescore.State.QUEUED) & ready) | (
+        Q(state=Rescore.State.SCORING) & abandoned())
     if not Rescore.objects.filter(claimable, pk=rescore_id, hardware_class=hardware_class).update(
-        state=Rescore.State.SCORING, scoring_started_at=now, attempts=F("attempts") + 1,
-        retry_after=None,
+        state=Rescore.State.SCORING, scoring_started_at=now, heartbeat_at=now,
+        attempts=F("attempts") + 1, retry_after=None,
     ):
         return None
     return Rescore.objects.values_list("attempts", flat=True).get(pk=rescore_id)
@@ -305,7 +320,8 @@ def requeue_stuck() -> list[int]:
     cutoff = stuck_cutoff()
     now = timezone.now()
     give_up = Q(attempts__gte=settings.ARENA_SCORING_MAX_RETRIES + 1)
-    stuck = Submission.objects.filter(status=Status.SCORING, scoring_started_at__lt=cutoff)
+    lost = abandoned()
+    stuck = Submission.objects.filter(lost, status=Status.SCORING)
     stuck.filter(give_up).update(
         status=Status.FAILED, finished_at=now, failure_kind="platform", updated_at=now,
         error="Scoring kept stopping without a result. It does not count against your quota; "
@@ -313,9 +329,8 @@ def requeue_stuck() -> list[int]:
     )
     ids = []
     for submission_id in stuck.values_list("id", flat=True):
-        if Submission.objects.filter(
-            pk=submission_id, status=Status.SCORING, scoring_started_at__lt=cutoff
-        ).update(status=Status.QUEUED, queued_at=now, updated_at=now):
+        if Submission.objects.filter(lost, pk=submission_id, status=Status.SCORING).update(
+                status=Status.QUEUED, queued_at=now, updated_at=now):
             ids.append(submission_id)
     waiting = Submission.objects.filter(status=Status.QUEUED, queued_at__lt=cutoff)
     for submission_id in waiting.values_list("id", flat=True):
@@ -330,14 +345,14 @@ def requeue_stuck_rescores() -> list[tuple[int, str]]:
     """Like ``requeue_stuck`` for re-scores: (rescore id, class) pairs to send tokens for."""
     cutoff = stuck_cutoff()
     now = timezone.now()
-    stuck = Rescore.objects.filter(state=Rescore.State.SCORING, scoring_started_at__lt=cutoff)
+    lost = abandoned()
+    stuck = Rescore.objects.filter(lost, state=Rescore.State.SCORING)
     stuck.filter(attempts__gte=settings.ARENA_SCORING_MAX_RETRIES + 1).update(
         state=Rescore.State.FAILED, finished_at=now,
         error="the re-score kept stopping without a result")
     out = []
     for rescore_id, class_name in stuck.values_list("id", "hardware_class"):
-        if Rescore.objects.filter(pk=rescore_id, state=Rescore.State.SCORING,
-                                  scoring_started_at__lt=cutoff).update(
+        if Rescore.objects.filter(lost, pk=rescore_id, state=Rescore.State.SCORING).update(
                 state=Rescore.State.QUEUED, queued_at=now):
             out.append((rescore_id, class_name))
     waiting = Rescore.objects.filter(state=Rescore.State.QUEUED, queued_at__lt=cutoff)

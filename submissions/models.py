@@ -61,6 +61,9 @@ class Submission(models.Model):
     validated_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     scoring_started_at = models.DateTimeField(null=True, blank=True)
+    # The scoring worker touches this every ARENA_HEARTBEAT_EVERY_S while its run lasts; a run
+    # whose heartbeat stops for ARENA_HEARTBEAT_TIMEOUT_S is taken for lost with its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -145,6 +148,7 @@ class Rescore(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     scoring_started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # as Submission.heartbeat_at
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

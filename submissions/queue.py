@@ -89,8 +89,7 @@ def class_filter(class_name: str | None, default: str | None, prefix: str = "tra
 def claimable_filter(now: datetime | None = None) -> Q:
     now = now or timezone.now()
     ready = Q(retry_after__isnull=True) | Q(retry_after__lte=now)
-    return (Q(status=Status.QUEUED) & ready) | Q(
-        status=Status.SCORING, scoring_started_at__lt=lifecycle.stuck_cutoff())
+    return (Q(status=Status.QUEUED) & ready) | (Q(status=Status.SCORING) & lifecycle.abandoned())
 
 
 def recent_claims(class_q: Q, now: datetime | None = None) -> dict[int, int]:
@@ -124,7 +123,7 @@ def claim_next(class_name: str) -> Claim | None:
     ready = Q(retry_after__isnull=True) | Q(retry_after__lte=now)
     pending = Rescore.objects.filter(
         (Q(state=Rescore.State.QUEUED) & ready)
-        | Q(state=Rescore.State.SCORING, scoring_started_at__lt=lifecycle.stuck_cutoff()),
+        | (Q(state=Rescore.State.SCORING) & lifecycle.abandoned()),
         hardware_class=class_name,
     ).order_by("created_at", "id").values_list("id", "submission_id")
     for rescore_id, submission_id in pending:

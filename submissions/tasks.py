@@ -12,6 +12,8 @@ only reads the artifact and the track before the run and writes the scorecard af
 from __future__ import annotations
 
 import logging
+import threading
+from contextlib import contextmanager
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -20,7 +22,7 @@ from hardware import services as hardware
 
 from . import lifecycle, validation
 from . import queue as fair_queue
-from .models import Rescore, Submission
+from .models import Rescore, Status, Submission
 from .storage import read_artifact
 
 log = logging.getLogger(__name__)
@@ -56,9 +58,39 @@ def run_evaluator(submission_id: int, hardware_class: str | None = None) -> dict
     )
 
 
-def send_validation(submission_id: int) -> None:
-    """Send the upload's validation task to the validation queue."""
-    validate_submission.apply_async((submission_id,), queue=validation.validation_queue_name())
+BROKER_DOWN_NOTICE = (
+    "Your upload is saved and counted; the platform's queue could not be reached just now, so it "
+    "will be checked and scored as soon as the queue is back (within a few minutes). There is no "
+    "need to upload it again."
+)
+
+
+def send_validation(submission_id: int) -> bool:
+    """Send the upload's validation task to the validation queue; False when the broker could not
+    be reached in ``ARENA_PUBLISH_TIMEOUT_S`` (the submission then says so in ``error`` and
+    beat's sweep sends it later). Never raises: the upload is stored whatever the broker does.
+
+    The publish goes through its own connection with short socket timeouts and one quick retry,
+    so an unreachable broker (refused, or a host that never answers) costs the request about a
+    second instead of kombu's default unbounded wait; the workers' own connections keep theirs.
+    """
+    from arena.celery import app
+
+    redis = str(app.conf.broker_url or "").startswith(("redis://", "rediss://"))
+    options = settings.ARENA_PUBLISH_TRANSPORT_OPTIONS if redis else {}
+    try:
+        with app.connection_for_write(connect_timeout=settings.ARENA_PUBLISH_TIMEOUT_S,
+                                      transport_options=options) as connection:
+            validate_submission.apply_async(
+                (submission_id,), queue=validation.validation_queue_name(),
+                connection=connection, retry=True, retry_policy=settings.ARENA_PUBLISH_RETRY_POLICY)
+        return True
+    except Exception as exc:  # kombu's OperationalError, socket errors, a full disk (filesystem)
+        log.warning("could not send the validation of submission %s (%s: %s); beat's sweep will "
+                    "send it", submission_id, type(exc).__name__, exc)
+        Submission.objects.filter(pk=submission_id, status=Status.RECEIVED).update(
+            error=BROKER_DOWN_NOTICE)
+        return False
 
 
 @shared_task(
@@ -74,6 +106,36 @@ def validate_submission(submission_id: int) -> str:
         # Far past the gate's own limit: leave it to beat's sweep, which retries or fails it.
         log.error("validation of submission %s ran out of time", submission_id)
         return "timed-out"
+
+
+@contextmanager
+def heartbeat(model, row_id: int, token: int):
+    """Touch the claimed row every ``ARENA_HEARTBEAT_EVERY_S`` while the run lasts (a thread with
+    its own database connection), so that a worker killed mid-run is noticed within
+    ``ARENA_HEARTBEAT_TIMEOUT_S`` instead of after the run's whole time limit."""
+    from django.db import connections
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.ARENA_HEARTBEAT_EVERY_S):
+                try:
+                    if not lifecycle.heartbeat(model, row_id, token):
+                        return  # the claim was taken over: nothing of ours to keep alive
+                except Exception:  # a database blip: the next beat tries again
+                    log.warning("heartbeat of %s %s failed", model.__name__, row_id,
+                                exc_info=True)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{row_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def send_tokens(hardware_class: str | None, count: int = 1, countdown: float | None = None) -> None:
@@ -116,7 +178,8 @@ def score_next(self, hardware_class: str | None = None) -> str:
             return "passed-on"
         return "idle"
     try:
-        card = run_evaluator(claim.submission_id, mine)
+        with heartbeat(Rescore if claim.kind == "rescore" else Submission, claim.id, claim.token):
+            card = run_evaluator(claim.submission_id, mine)
     except SoftTimeLimitExceeded:
         return _retry(claim, mine, "the scoring run took too long")
     except Exception as exc:  # ScoringError and anything unexpected: the platform's fault

@@ -190,9 +190,21 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
     # Redis re-delivers a message whose worker died once this many seconds pass without an ack.
+    # Short, so that even without beat a lost scoring token comes back within two minutes; a
+    # token of a run still going (longer than this) is delivered again too, which is harmless:
+    # the claim is conditional, so the extra token claims the next waiting upload or idles.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env.number("ARENA_VISIBILITY_TIMEOUT_S", 3600),
+        "visibility_timeout": env.number("ARENA_VISIBILITY_TIMEOUT_S", 120),
     }
+# The upload request's publish (submissions.tasks.send_validation): its own connection with these
+# socket timeouts and one immediate retry, so an unreachable broker costs an upload about a second
+# (measured through gunicorn: refused 1.0 s, a host that never answers 1.5 s) and the student is
+# told the upload is saved; beat's sweep sends it once the broker is back.
+ARENA_PUBLISH_TIMEOUT_S = env.number("ARENA_PUBLISH_TIMEOUT_S", 1.0)
+ARENA_PUBLISH_TRANSPORT_OPTIONS = {"socket_connect_timeout": ARENA_PUBLISH_TIMEOUT_S,
+                                   "socket_timeout": ARENA_PUBLISH_TIMEOUT_S}  # Redis
+ARENA_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1,
+                              "interval_max": 0.1}
 # One queue name per deployment (tests use their own so they never share messages). Every worker
 # also reads "<this>.<its hardware class>" (platform/hardware): scoring tokens go to the queue
 # of the class that scores the track; this one carries the rest.
@@ -212,7 +224,14 @@ ARENA_TASK_SOFT_TIME_LIMIT_S = env.number("ARENA_TASK_SOFT_TIME_LIMIT_S", ARENA_
 ARENA_TASK_TIME_LIMIT_S = env.number("ARENA_TASK_TIME_LIMIT_S", ARENA_TASK_SOFT_TIME_LIMIT_S + 60)
 # A submission in `scoring` for longer than this is taken to be lost with its worker and re-queued.
 ARENA_STUCK_AFTER_S = env.number("ARENA_STUCK_AFTER_S", ARENA_TASK_TIME_LIMIT_S + 60)
-ARENA_REQUEUE_EVERY_S = env.number("ARENA_REQUEUE_EVERY_S", 60)
+# A scoring run's worker touches its submission every ARENA_HEARTBEAT_EVERY_S; a run silent for
+# ARENA_HEARTBEAT_TIMEOUT_S is taken for lost (its worker died) and is claimable again, so beat's
+# sweep every ARENA_REQUEUE_EVERY_S re-queues it within timeout + period (measured: claimed again
+# 65 s after a SIGKILL, tests/integration/test_platform_queue.py). ARENA_STUCK_AFTER_S stays the limit for a run
+# whose worker lives but never ends.
+ARENA_HEARTBEAT_EVERY_S = env.number("ARENA_HEARTBEAT_EVERY_S", 10)
+ARENA_HEARTBEAT_TIMEOUT_S = env.number("ARENA_HEARTBEAT_TIMEOUT_S", 60)
+ARENA_REQUEUE_EVERY_S = env.number("ARENA_REQUEUE_EVERY_S", 30)
 ARENA_SCORING_MAX_RETRIES = env.integer("ARENA_SCORING_MAX_RETRIES", 5)
 ARENA_SCORING_RETRY_BACKOFF_S = env.number("ARENA_SCORING_RETRY_BACKOFF_S", 30)
 # The fair queue (submissions/queue.py): a student's uploads claimed within this many seconds

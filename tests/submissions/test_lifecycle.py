@@ -180,3 +180,37 @@ def test_rebuild_command_recomputes_stored_rows(queued, capsys):
     call_command("rebuild_leaderboards", "course")
     assert LeaderboardEntry.objects.filter(track=track, category="speed").count() == 2
     assert "course/mnist" in capsys.readouterr().out
+
+
+def test_a_run_whose_heartbeat_stops_is_claimable_again_within_the_timeout(queued, settings):
+    """A worker killed mid-run stops touching its claim: after ARENA_HEARTBEAT_TIMEOUT_S (not the
+    run's whole time limit) beat's sweep puts it back, and the dead run's token can no longer
+    write or keep the claim alive."""
+    token = lifecycle.claim(queued.pk)
+    assert lifecycle.claim(queued.pk) is None  # alive: not claimable
+    silent = settings.ARENA_HEARTBEAT_TIMEOUT_S + 1
+    assert silent < settings.ARENA_STUCK_AFTER_S  # the heartbeat is what notices, not the limit
+    Submission.objects.filter(pk=queued.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=silent))
+    assert lifecycle.requeue_stuck() == [queued.pk] and status_of(queued) == Status.QUEUED
+    new = lifecycle.claim(queued.pk)
+    assert new == token + 1
+    assert not lifecycle.heartbeat(Submission, queued.pk, token)  # the dead run's token
+    assert lifecycle.heartbeat(Submission, queued.pk, new)
+    assert lifecycle.record_scorecard(queued.pk, token, scorecard()) is None
+    assert lifecycle.record_scorecard(queued.pk, new, scorecard()) == "scored"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_scoring_task_beats_while_the_model_runs(competition, make_user, settings):
+    import time
+
+    settings.ARENA_HEARTBEAT_EVERY_S = 0.05
+    track = competition.tracks.get(slug="mnist")
+    submission = submit(track, make_user("ann"), [GOOD_MODELS["mnist_linear"]()])
+    token = lifecycle.claim(submission.pk)
+    claimed_beat = Submission.objects.get(pk=submission.pk).heartbeat_at
+    with tasks.heartbeat(Submission, submission.pk, token):
+        time.sleep(0.5)  # the model running in its child
+    later_beat = Submission.objects.get(pk=submission.pk).heartbeat_at
+    assert later_beat > claimed_beat + timedelta(seconds=0.3)
