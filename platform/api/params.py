@@ -64,7 +64,8 @@ def parse(query: type[serializers.Serializer], params) -> dict:
 
 
 _ANSWERS = {
-    400: "A parameter or field is invalid: `detail` says which and why.",
+    400: "A parameter, a field or the address is invalid (a NUL byte anywhere is refused): "
+         "`detail` says which and why.",
     401: "No or a bad API token (`Authorization: Token <key>`).",
     403: "Signed in, but not allowed (for example not an organizer, or the private split "
          "before the deadline).",
@@ -79,5 +80,8 @@ _ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 
 
 def error_responses(*codes: int) -> dict:
-    """The error answers of an operation, for ``extend_schema(responses=...)``."""
-    return {code: OpenApiResponse(_ERROR, description=_ANSWERS[code]) for code in codes}
+    """The error answers of an operation, for ``extend_schema(responses=...)``. Every operation
+    can answer 400: a NUL byte anywhere in the address is refused before any view runs
+    (``web.middleware.RejectNulBytes``)."""
+    return {code: OpenApiResponse(_ERROR, description=_ANSWERS[code])
+            for code in sorted({400, *codes})}
