@@ -104,6 +104,10 @@ def test_the_wait_is_described_with_the_queue_position_and_the_estimate():
         "queued at position 3 (2 ahead), about 2 min until scored")
     assert describe_wait({"status": "queued", "queue_position": 2,
                           "estimated_wait_seconds": 12.4}).endswith("about 12 s until scored")
+    # Before the queue: the file's check, on the platform's validation workers.
+    assert describe_wait({"status": "received"}) == "received (saved; waiting for its check)"
+    assert describe_wait({"status": "validating"}) == (
+        "validating (the platform is checking the file)")
 
 
 # ===================================================================== live platform
@@ -162,9 +166,12 @@ def test_submit_prints_the_queue_position_and_the_wait(live_web, tmp_path, capsy
     model = tmp_path / "model.onnx"
     model.write_bytes(GOOD_MODELS["mnist_linear"]())
     common = ["--competition", "course", "--track", "mnist", "--server", base, "--token", token]
-    # No worker yet: the uploads wait, and say where they stand.
+    # No scoring worker yet: the uploads are checked (the validator), wait, and say where they
+    # stand; --no-wait still follows the check, received -> ... -> queued.
     assert main(["submit", str(model), "--no-wait", *common]) == 0
-    assert "queued at position 1 (next to be scored)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "received (saved; waiting for its check)" in out, out
+    assert "queued at position 1 (next to be scored)" in out, out
     assert main(["submit", str(model), "--no-wait", *common]) == 0
     assert "queued at position 2 (1 ahead)" in capsys.readouterr().out
     # The third waits; a worker starts meanwhile and the queue moves under it.
