@@ -1,18 +1,16 @@
 """Server-rendered pages: the competition list, a competition's live leaderboard and a student's
 own page (upload and submissions). Who may see what comes from ``competitions.permissions`` (the
-same classes the API uses); the rows come from the leaderboard service; uploads go through ``submissions.services``.
+same classes the API uses); the rows come from the leaderboard service; uploads go through
+``submissions.services``. A bad parameter raises ``BadRequest``: ``web.errors`` answers it.
 """
 
 from __future__ import annotations
-
-import functools
 
 from competitions.permissions import competition_for
 from competitions.querysets import competitions
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -43,22 +41,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "web/home.html", {"competitions": visible})
 
 
-def answers_bad_requests(view):
-    """A ``BadRequest`` raised by ``view`` becomes a 400 page that says why (Django's own 400
-    page says nothing)."""
-
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except BadRequest as exc:
-            return render(request, "400.html", {"reason": str(exc)}, status=400)
-
-    return wrapped
-
-
 @require_GET
-@answers_bad_requests
 def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
     competition = competition_for(request, slug)
     context = leaderboard_context(request, competition, request.GET)
@@ -67,7 +50,6 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
-@answers_bad_requests
 def leaderboard_panel(request: HttpRequest, slug: str) -> HttpResponse:
     """The table and chart alone: what the page's script fetches to refresh itself."""
     competition = competition_for(request, slug)

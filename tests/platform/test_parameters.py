@@ -85,3 +85,9 @@ def test_a_nul_byte_in_an_admin_filter_is_a_400(competition, django_user_model, 
     response = client.get(url, {param: NUL})
     assert response.status_code == 400 and b"Null characters are not allowed" in response.content
     assert client.get(url, {param + NUL: "x"}).status_code == 400  # in a name too
+
+
+def test_an_overlong_page_parameter_is_a_400_that_says_why(competition):
+    response = Client().get("/c/course/", {"category": "x" * 101})
+    assert response.status_code == 400 and b"<html" in response.content
+    assert b"category: Ensure this value has at most 100 characters" in response.content
