@@ -17,6 +17,7 @@ from pathlib import Path
 
 import requests
 from accounts.services import create_user
+from arena import env as environment
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -35,7 +36,7 @@ class Command(BaseCommand):
     help = "Start the platform on the embedded default with a demo competition and baselines."
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--port", type=int, default=environment.integer("PORT", 8000))
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--tasks", default=",".join(TASKS),
                             help="tasks whose datasets to prepare and baselines to submit")
@@ -90,8 +91,8 @@ class Command(BaseCommand):
                 missing.append(task)
         if not missing:
             return data_dir
-        shared = Path(os.environ.get("ARENA_SHARED_DATASETS",
-                                     settings.REPO_ROOT.parent / "shared" / "datasets"))
+        shared = environment.path("ARENA_SHARED_DATASETS",
+                                  settings.REPO_ROOT.parent / "shared" / "datasets")
         if shared.is_dir():
             self.stdout.write(f"preparing {', '.join(missing)} from {shared} into {data_dir} ...")
             import_from(shared, data_dir, missing)
@@ -118,7 +119,7 @@ class Command(BaseCommand):
     def start_services(self, data_dir: Path, host: str, port: int) -> list[subprocess.Popen]:
         env = {**os.environ, "ARENA_DATA_DIR": str(data_dir),
                # A few latency runs only: quick to try; set ARENA_LATENCY_PROTOCOL=standard to rank.
-               "ARENA_LATENCY_PROTOCOL": os.environ.get("ARENA_LATENCY_PROTOCOL", "quick"),
+               "ARENA_LATENCY_PROTOCOL": environment.string("ARENA_LATENCY_PROTOCOL", "quick"),
                "PYTHONPATH": os.pathsep.join([str(settings.REPO_ROOT),
                                               str(settings.REPO_ROOT / "platform")])}
         bin_dir = Path(sys.executable).parent
