@@ -12,6 +12,7 @@ from reference_models.nn.layers import (
     BCEWithLogitsLoss,
     Conv1d,
     Conv2d,
+    ConvTranspose2d,
     CrossEntropyLoss,
     Dropout,
     Dropout2d,
@@ -42,10 +43,11 @@ from reference_models.nn.positional import RotaryEmbedding, SinusoidalPositional
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-    "BatchNorm2d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "Embedding",
-    "Flatten", "GELU", "GroupNorm", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module",
-    "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "RemovableHandle", "Sequential",
-    "SiLU", "Sigmoid", "Softmax", "Tanh", "Upsample", "functional", "init", "utils",
+    "BatchNorm2d", "Conv1d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "Dropout",
+    "Dropout2d", "Embedding", "Flatten", "GELU", "GroupNorm", "Identity", "L1Loss", "LeakyReLU",
+    "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict", "ModuleList",
+    "NLLLoss", "Parameter", "ReLU", "RemovableHandle", "Sequential", "SiLU", "Sigmoid",
+    "Softmax", "Tanh", "Upsample", "functional", "init", "utils",
     # language track
     "CausalSelfAttention", "KVCache", "LayerNorm", "MultiheadAttention", "RMSNorm",
     "RotaryEmbedding", "SinusoidalPositionalEncoding",

@@ -36,7 +36,7 @@ from reference_models.tensor import relu as _relu
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "causal_mask", "conv1d", "conv2d", "cross_entropy",
+    "binary_cross_entropy_with_logits", "causal_mask", "conv1d", "conv2d", "conv_transpose2d", "cross_entropy",
     "dropout", "dropout2d", "embedding", "flatten", "gelu", "group_norm", "interpolate",
     "l1_loss", "layer_norm", "leaky_relu", "linear",
     "log_softmax", "masked_softmax", "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad",
@@ -174,6 +174,48 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
     parents = (input, weight) if bias is None else (input, weight, bias)
     return record_op(result, parents, "conv2d", backward,
                      stride=(sh, sw), padding=(ph, pw), groups=groups, kernel_shape=(kh, kw))
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
+                     stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                     output_padding: int | Sequence[int] = 0, groups: int = 1,
+                     dilation: int | Sequence[int] = 1) -> Tensor:
+    """The transpose of ``conv2d`` (its input gradient as a layer): weight (C_in, C_out, kh, kw),
+    output size ``(H - 1) * stride - 2 * padding + kh + output_padding``."""
+    if groups != 1 or _pair(dilation) != (1, 1):
+        raise NotImplementedError("conv_transpose2d with groups or dilation is not supported yet")
+    x = input.data
+    if x.ndim != 4 or x.shape[1] != weight.shape[0]:
+        raise ValueError(f"conv_transpose2d expects (N, {weight.shape[0]}, H, W), got {x.shape}")
+    (sh, sw), (ph, pw), (oh, ow) = _pair(stride), _pair(padding), _pair(output_padding)
+    if oh >= sh or ow >= sw:
+        raise ValueError("output_padding must be smaller than stride")
+    kh, kw = weight.shape[2:]
+    h, w = x.shape[2:]
+    out_hw = ((h - 1) * sh - 2 * ph + kh + oh, (w - 1) * sw - 2 * pw + kw + ow)
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    # the input gradient of a conv2d whose weight (O=C_in, C=C_out) maps out_hw back to (h, w)
+    out = im2col.conv_input_grad(x_nhwc, weight.data, (sh, sw), (ph, pw), out_hw)
+    if bias is not None:
+        out = out + bias.data
+
+    def backward(g: np.ndarray) -> tuple:
+        g_nhwc = np.ascontiguousarray(g.transpose(0, 2, 3, 1))
+        gp = im2col.pad_channels_last(g_nhwc, ph, pw)
+        gx = gw = None
+        if input.requires_grad:  # the forward convolution of g
+            gx = im2col.conv_forward(gp, im2col.weight_matrix(weight.data), (kh, kw), (sh, sw),
+                                     (h, w)).transpose(0, 3, 1, 2)
+        if weight.requires_grad:
+            rows = im2col.conv_weight_grad(gp, x_nhwc, (kh, kw), (sh, sw))
+            gw = rows.reshape(weight.shape[0], kh, kw, weight.shape[1]).transpose(0, 3, 1, 2)
+        if bias is None:
+            return gx, gw
+        return gx, gw, g_nhwc.reshape(-1, g.shape[1]).sum(axis=0)
+
+    parents = (input, weight) if bias is None else (input, weight, bias)
+    return record_op(out.transpose(0, 3, 1, 2), parents, "conv_transpose2d", backward,
+                     stride=(sh, sw), padding=(ph, pw), output_padding=(oh, ow))
 
 
 class _DenseConv:

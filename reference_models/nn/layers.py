@@ -86,6 +86,34 @@ def _conv_padding(padding: int | Sequence[int] | str, kernel: tuple[int, int],
     return kernel[0] // 2, kernel[1] // 2
 
 
+class ConvTranspose2d(Module):
+    """Upsampling convolution (the transpose of ``Conv2d``); weight (in, out, kh, kw)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
+                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                 output_padding: int | Sequence[int] = 0, groups: int = 1, bias: bool = True,
+                 dilation: int | Sequence[int] = 1, padding_mode: str = "zeros") -> None:
+        super().__init__()
+        if groups != 1 or F._pair(dilation) != (1, 1) or padding_mode != "zeros":
+            raise NotImplementedError("ConvTranspose2d with groups, dilation or a padding_mode "
+                                      "other than 'zeros' is not supported yet")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = F._pair(kernel_size), F._pair(stride)
+        self.padding, self.output_padding = F._pair(padding), F._pair(output_padding)
+        self.weight = Parameter(np.empty((in_channels, out_channels, *self.kernel_size),
+                                         dtype=np.float32))
+        self.bias = Parameter(np.empty(out_channels, dtype=np.float32)) if bias else None
+        init.default_layer_init_(self.weight, self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
 def _first(value: Any) -> Any:
     """``3`` and ``(3,)`` both mean 3 for a 1-D layer, as in PyTorch."""
     return value[0] if isinstance(value, Sequence) and not isinstance(value, str) else value
@@ -479,8 +507,8 @@ class ModuleDict(Module):
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-    "BatchNorm2d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "Embedding",
-    "Flatten", "GELU", "GroupNorm", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax",
-    "MSELoss", "MaxPool2d", "ModuleDict", "ModuleList", "NLLLoss", "ReLU", "Sequential", "SiLU",
-    "Sigmoid", "Softmax", "Tanh", "Upsample",
+    "BatchNorm2d", "Conv1d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "Dropout",
+    "Dropout2d", "Embedding", "Flatten", "GELU", "GroupNorm", "Identity", "L1Loss", "LeakyReLU",
+    "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "ModuleDict", "ModuleList", "NLLLoss",
+    "ReLU", "Sequential", "SiLU", "Sigmoid", "Softmax", "Tanh", "Upsample",
 ]

@@ -517,7 +517,6 @@ ROWS: list[Row] = [
 
 # Rows that do not pass yet, and why (each one is a PyTorch feature still to build).
 MISSING = {
-    "conv_transpose2d": "nn.ConvTranspose2d is not built yet",
     "conv2d_dilation": "Conv2d(dilation=) raises NotImplementedError",
     "lstm": "nn.LSTM is not built yet",
     "gru": "nn.GRU is not built yet",

@@ -64,6 +64,12 @@ CASES: dict[str, tuple[Callable, tuple[np.ndarray, ...]]] = {
     "adaptive_avg_pool2d": (lambda lib, x: _functional(lib).adaptive_avg_pool2d(x, 2), (IMG,)),
     "conv1d": (lambda lib, x, w: _functional(lib).conv1d(x, w, stride=2, padding=1),
                (rng.standard_normal((2, 3, 7)), rng.standard_normal((4, 3, 3)))),
+    "conv_transpose2d": (lambda lib, x, w, b: _functional(lib).conv_transpose2d(
+        x, w, b, stride=2, padding=1, output_padding=1),
+        (rng.standard_normal((2, 3, 3, 4)), rng.standard_normal((3, 2, 3, 3)),
+         rng.standard_normal(2))),
+    "conv_transpose2d_k2": (lambda lib, x, w: _functional(lib).conv_transpose2d(x, w, stride=2),
+                            (rng.standard_normal((1, 2, 3, 3)), rng.standard_normal((2, 3, 2, 2)))),
     "group_norm": (lambda lib, x, w: _functional(lib).group_norm(x, 3, w, w * 0.5 + 1),
                    (rng.standard_normal((2, 6, 3, 3)), rng.standard_normal(6))),
     "interpolate_size": (lambda lib, x: _functional(lib).interpolate(x, size=(6, 3)), (IMG,)),
