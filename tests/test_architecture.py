@@ -1,0 +1,67 @@
+"""The import rules of docs/architecture.md, checked on the source (see tests/import_graph.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.import_graph import SOURCE_ROOTS, find_cycle, module_graph, project_modules
+
+PLATFORM_APPS = sorted(name for name, root in SOURCE_ROOTS.items() if root.name == "platform")
+SERVER_PACKAGES = ["submissions", *PLATFORM_APPS]
+
+
+def _top(module: str) -> str:
+    return module.split(".")[0]
+
+
+def _imports_of(package: str, *, lazy: bool = True) -> set[str]:
+    """Top-level packages that ``package``'s modules import (anywhere in them, by default)."""
+    graph = module_graph(lazy=lazy)
+    return {_top(target) for module, targets in graph.items() if _top(module) == package
+            for target in targets} - {package}
+
+
+def _third_party_imports(package: str) -> set[str]:
+    import ast
+
+    found = set()
+    for name, path in project_modules().items():
+        if _top(name) != package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+    return found
+
+
+def test_no_module_imports_another_in_a_circle() -> None:
+    cycle = find_cycle(module_graph())
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    # The check above could pass by never finding anything; on a known circle it must not.
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_evaluator_imports_no_other_project_package_and_no_django() -> None:
+    assert _imports_of("evaluator") == set()
+    assert "django" not in _third_party_imports("evaluator")
+
+
+def test_reference_models_imports_only_the_evaluator_and_no_django() -> None:
+    assert _imports_of("reference_models") <= {"evaluator"}
+    assert not {"django", "rest_framework", "celery"} & _third_party_imports("reference_models")
+
+
+@pytest.mark.parametrize("package", SERVER_PACKAGES)
+def test_the_server_never_needs_the_framework(package: str) -> None:
+    assert "reference_models" not in _imports_of(package)
+
+
+def test_web_and_api_do_not_import_each_other() -> None:
+    assert "api" not in _imports_of("web")
+    assert "web" not in _imports_of("api")
