@@ -1389,7 +1389,9 @@ def _max_min(a: Tensor, dim: int | Tensor | None, keepdim: bool,
         raise TypeError("max(dim)/min(dim) take one int dim and return (values, indices), as "
                         "in PyTorch; use amax(dims)/amin(dims) for several dims")
     pick = np.argmax if largest else np.argmin
-    indices = Tensor._wrap(np.asarray(pick(a.data, axis=dim, keepdims=True)))
+    # recorded (for export) like Tensor.argmax: the indices depend on the input
+    indices = _no_grad_op(np.asarray(pick(a.data, axis=dim, keepdims=True)), (a,),
+                          "argmax" if largest else "argmin", axis=dim, keepdim=True)
     values = gather(a, dim, indices)  # the gradient goes to the chosen element, as in PyTorch
     if not keepdim:
         values, indices = squeeze(values, dim), squeeze(indices, dim)
@@ -1402,7 +1404,7 @@ def sort(a: Tensor, dim: int = -1, descending: bool = False) -> ValuesIndices:
                        kind="stable")
     if descending and a.dtype == np.bool_:
         order = np.argsort(~a.data, axis=dim, kind="stable")
-    indices = Tensor._wrap(order)
+    indices = _no_grad_op(order, (a,), "argsort", axis=dim, descending=descending)
     return ValuesIndices(gather(a, dim, indices), indices)
 
 
@@ -1412,7 +1414,8 @@ def topk(a: Tensor, k: int, dim: int = -1, largest: bool = True,
         raise RuntimeError(f"selected index k={k} out of range for a dimension of size "
                            f"{a.shape[dim]}")
     order = np.argsort(-a.data if largest else a.data, axis=dim, kind="stable")
-    indices = Tensor._wrap(np.take(order, np.arange(k), axis=dim))
+    indices = _no_grad_op(np.take(order, np.arange(k), axis=dim), (a,), "topk", k=k, axis=dim,
+                          largest=largest)
     return ValuesIndices(gather(a, dim, indices), indices)
 
 
@@ -1672,7 +1675,10 @@ def gather(a: Tensor, dim: int, index: ArrayLike) -> Tensor:
         return (full, None)
 
     out = np.take_along_axis(a.data, idx, axis=dim)
-    return record_op(out, (a, Tensor(idx)), "gather", backward, axis=dim)
+    # an int64 index tensor stays the parent, so an exported graph computes it (an argmax of the
+    # input, say) instead of freezing the example's indices into a constant
+    index_t = index if isinstance(index, Tensor) and index.dtype == np.int64 else Tensor(idx)
+    return record_op(out, (a, index_t), "gather", backward, axis=dim)
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:

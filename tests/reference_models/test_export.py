@@ -106,7 +106,7 @@ def test_signature_has_dynamic_batch_and_named_output(tmp_path: Path) -> None:
 
 def test_export_leaves_training_mode_and_weights_unchanged(tmp_path: Path) -> None:
     model = make_cnn()
-    before = model.state_dict()
+    before = {name: value.clone() for name, value in model.state_dict().items()}  # a snapshot
     export_onnx(model, rm.rand(2, 3, 32, 32), tmp_path / "m.onnx")
     assert model.training
     for name, value in model.state_dict().items():

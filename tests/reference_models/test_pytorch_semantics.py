@@ -276,3 +276,37 @@ def test_from_pytorch_doc_blocks_run_as_written(capsys) -> None:
     out = capsys.readouterr().out
     assert "leaf Variable" in out and "[1, 0] True" in out
     assert namespace["logits"].shape == (16, 1)
+
+
+class MaxOverFeatures(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x: rm.Tensor) -> rm.Tensor:
+        h = self.fc(x)
+        return h.max(1, keepdim=True).values + h  # indices depend on the input
+
+
+def test_max_values_export_computes_the_indices_instead_of_freezing_them(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    rm.manual_seed(0)
+    model = MaxOverFeatures().eval()
+    rm.export_onnx(model, rm.randn(3, 6), tmp_path / "max.onnx")
+    session = ort.InferenceSession(str(tmp_path / "max.onnx"), providers=["CPUExecutionProvider"])
+    other = rm.randn(5, 6) * 3  # other rows: their argmax differs from the example's
+    got = session.run(None, {session.get_inputs()[0].name: other.data})[0]
+    with no_grad():
+        np.testing.assert_allclose(got, model(other).data, rtol=1e-5, atol=1e-6)
+
+
+def test_sorting_in_an_exported_model_is_a_clear_error(tmp_path: Path) -> None:
+    from reference_models.export import ExportError
+
+    class Sorted(nn.Module):
+        def forward(self, x: rm.Tensor) -> rm.Tensor:
+            return x.sort(1).values
+
+    with pytest.raises(ExportError, match="argsort"):
+        rm.export_onnx(Sorted(), rm.randn(2, 3), tmp_path / "sorted.onnx")
