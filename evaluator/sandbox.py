@@ -39,6 +39,7 @@ from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 NOBODY = 65534
 STDERR_TAIL_CHARS = 4000
@@ -280,7 +281,7 @@ def run_child(
     """
     limits = limits.resolved()
     deadlines = deadlines or StageDeadlines()
-    message = json.dumps({**job, "limits": limits.to_dict()})
+    message = json.dumps({**job, "limits": {**limits.to_dict(), "parent_pid": os.getpid()}})
     stages: list[dict] = []
     result = None
     with tempfile.TemporaryDirectory(prefix="arena-score-") as workdir:
@@ -388,6 +389,24 @@ def drop_network() -> str | None:
     return None
 
 
+def die_with_parent(parent_pid: int | None) -> bool:
+    """Have the kernel SIGKILL this process when its parent dies; whether that took effect.
+
+    A scorer that is killed (a worker restart, ``kill -9``, a CLI stopped by ``timeout``) must not
+    leave its child running a model on the scoring core for the rest of its budget. Linux clears the
+    setting when the credentials change, so ``drop_privileges`` sets it again. If the parent died
+    before this call (the child was already re-parented), the child ends itself at once.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # not Linux
+        armed = False
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return armed
+
+
 def drop_privileges() -> str | None:
     """Become ``nobody`` if running as root; the user name taken, or None if nothing changed.
 
@@ -403,12 +422,14 @@ def drop_privileges() -> str | None:
     # needs /proc/self/clear_refs. RLIMIT_CORE = 0 still forbids core dumps.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    die_with_parent(None)  # the credential change cleared it
     return "nobody"
 
 
 def apply_child_limits(limits: dict) -> dict:
     """Apply ``SandboxLimits`` (as a dict) to the current process; report what took effect."""
-    report: dict = {"network_isolated": False, "network_method": None}
+    report: dict = {"network_isolated": False, "network_method": None,
+                    "dies_with_parent": die_with_parent(limits.get("parent_pid"))}
     if limits.get("isolate_network", True):
         method = drop_network()
         report.update(network_isolated=method is not None, network_method=method)

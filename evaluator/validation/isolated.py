@@ -60,7 +60,8 @@ def validate_isolated(
     if problem:
         return ValidationReport(False, task, [problem], {})
     job = {"task": task, "max_bytes": max_bytes, "memory_cap_bytes": memory_cap_bytes,
-           "limits": (limits or validation_limits()).resolved().to_dict()}
+           "limits": {**(limits or validation_limits()).resolved().to_dict(),
+                      "parent_pid": os.getpid()}}
     answer, death = _run(job, data, job["limits"]["timeout_s"])
     if answer is None:
         return ValidationReport(False, task, [Problem("crash", death, None, CRASH_FIX)],

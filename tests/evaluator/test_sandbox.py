@@ -283,3 +283,40 @@ def test_a_child_not_ready_by_the_platforms_deadline_is_a_platform_error(tiny_da
     assert outcome.model_seconds is None  # the model never ran
     with pytest.raises(ScoringError, match="not ready within"):
         _failure_without_result(outcome, LIMITS)
+
+
+def test_the_child_dies_with_its_parent(tiny_data_dir, tmp_path):
+    # A scorer killed mid-inference (kill -9, a worker restart, `timeout` around the CLI) must not
+    # leave its child running the model on the scoring core for the rest of its budget.
+    model = tmp_path / "endless.onnx"
+    model.write_bytes(model_zoo.endless_loop())
+    code = (
+        "import sys\n"
+        "from evaluator.latency import LatencyProtocol\n"
+        "from evaluator.scoring import score\n"
+        "score(sys.argv[1], 'mnist', data_dir=sys.argv[2], protocol=LatencyProtocol.quick(),\n"
+        "      timeout_s=300, latency_limit_ms=60_000)\n"
+    )
+    from tests.conftest import REPO_ROOT
+
+    parent = subprocess.Popen([sys.executable, "-c", code, str(model), str(tiny_data_dir)],
+                              cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    try:
+        child = None
+        deadline = time.monotonic() + 120  # a loaded machine starts the child slowly
+        while time.monotonic() < deadline:
+            kids = [p for p in psutil.Process(parent.pid).children()
+                    if "evaluator._child" in " ".join(p.cmdline())]
+            # Starting and loading the tiny data take about 1.5 s of CPU; past 4 s it runs the loop.
+            if kids and kids[0].cpu_times().user > 4.0:
+                child = kids[0]
+                break
+            time.sleep(0.2)
+        assert child is not None, "the scoring child never started running the model"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        gone, alive = psutil.wait_procs([child], timeout=10)
+        assert not alive, f"the child {child.pid} outlived its killed parent"
+    finally:
+        parent.kill()
+        parent.wait()
