@@ -21,7 +21,9 @@ class RescoreInline(admin.TabularInline):
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
     list_display = ("id", "user", "track", "status", "is_baseline", "created_at")
-    list_filter = ("status", "is_baseline", "track__competition")
+    list_filter = (
+        "status", "is_baseline", ("track__competition", admin.RelatedOnlyFieldListFilter),
+    )
     search_fields = ("user__username", "sha256", "label")
     readonly_fields = [field.name for field in Submission._meta.fields]
     inlines = [ScoreInline, RescoreInline]

@@ -91,8 +91,8 @@ def record_scorecard(submission_id: int, token: int, card: dict,
             return _record_model_fault(submission, card)
         fields = score_fields(card, track.task, hardware_class)
         score = Score.objects.create(submission=submission, **fields)
-        score.over_limit = over_limit_reasons(score.size_bytes, checked_latency_ms(score),
-                                              track_limits(track))
+        score.over_limit = over_limit_reasons(score.size_bytes, score.latency_ms, track_limits(track),
+                                              normalized_latency_ms=score.normalized_latency_ms)
         score.save(update_fields=["over_limit"])
         submission.status = Status.OVER_LIMIT if score.over_limit else Status.SCORED
         submission.error = "; ".join(score.over_limit)
@@ -183,8 +183,9 @@ def record_rescore(rescore_id: int, token: int, card: dict,
         else:
             score = Score.objects.create(
                 submission=submission, **score_fields(card, track.task, hardware_class))
-            score.over_limit = over_limit_reasons(score.size_bytes, checked_latency_ms(score),
-                                                  track_limits(track))
+            score.over_limit = over_limit_reasons(
+                score.size_bytes, score.latency_ms, track_limits(track),
+                normalized_latency_ms=score.normalized_latency_ms)
             score.save(update_fields=["over_limit"])
             submission.status = Status.OVER_LIMIT if score.over_limit else Status.SCORED
             submission.error = "; ".join(score.over_limit)
@@ -224,14 +225,6 @@ def _record_model_fault(submission: Submission, card: dict) -> str:
     submission.finished_at = timezone.now()
     submission.save(update_fields=["status", "failure_kind", "error", "finished_at", "updated_at"])
     return submission.status
-
-
-def checked_latency_ms(score: Score) -> float | None:
-    """The latency the track's limit is checked on: normalized when the class is calibrated
-    (comparable across workers and busy hours), else the raw median."""
-    if score.normalized_latency_ms is not None:
-        return score.normalized_latency_ms
-    return score.latency_ms
 
 
 def normalized_latency(reference_ms: float | None, speed_index: float | None,

@@ -42,7 +42,7 @@ def store_chunks(chunks: Iterable[bytes], max_bytes: int | None = None) -> Store
                 size += len(chunk)
                 if size > max_bytes:
                     raise UploadTooLarge(
-                        f"the file is larger than the {max_bytes / 1e6:.0f} MB upload limit"
+                        f"the file is larger than the {max_bytes / 2**20:.0f} MiB upload limit"
                     )
                 digest.update(chunk)
                 out.write(chunk)

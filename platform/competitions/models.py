@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from evaluator.tasks import TASKS
 
+from .querysets import CompetitionQuerySet
+
 # SPEC §4 defaults. A megabyte is 10^6 bytes everywhere (size limit and accuracy per MB).
 DEFAULT_MAX_SIZE_BYTES = 10_000_000
 DEFAULT_MAX_LATENCY_MS = 100.0
@@ -35,6 +37,7 @@ class Competition(models.Model):
     visibility = models.CharField(
         max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC
     )
+    objects = CompetitionQuerySet.as_manager()
     reveal_private_after_deadline = models.BooleanField(
         default=True, help_text="Show the private split's leaderboard to everyone after the deadline."
     )

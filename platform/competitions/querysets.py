@@ -1,6 +1,6 @@
 """Which competitions a user may see, as a queryset method (Django keeps such rules on the
-model's manager): ``Competition.objects.visible_to(user)`` once ``models.py`` says
-``objects = CompetitionQuerySet.as_manager()``, ``competitions().visible_to(user)`` either way.
+model's manager): ``Competition.objects.visible_to(user)``; modules that must not import the
+models at import time call ``competitions().visible_to(user)``.
 
 This module imports no model (``models.py`` imports it for the manager).
 """
@@ -32,11 +32,7 @@ class CompetitionQuerySet(models.QuerySet):
 
 
 def competitions() -> CompetitionQuerySet:
-    """Every competition as a ``CompetitionQuerySet`` (``Competition.objects.all()`` when the
-    model's manager is already one)."""
+    """Every competition as a ``CompetitionQuerySet`` (``Competition.objects.all()``)."""
     from .models import Competition
 
-    queryset = Competition.objects.all()
-    if isinstance(queryset, CompetitionQuerySet):
-        return queryset
-    return CompetitionQuerySet(model=Competition, using=queryset.db)
+    return Competition.objects.all()
