@@ -514,14 +514,7 @@ def cross_entropy(input: Tensor, target: Tensor | np.ndarray, weight: Tensor | N
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     losses = -(probs * log_probs).sum(axis=1)
-    if reduction == "mean":
-        out = losses.sum() / np.asarray(counted, dtype=losses.dtype)  # 0/0 = nan, as PyTorch
-    elif reduction == "sum":
-        out = losses.sum()
-    elif reduction == "none":
-        out = losses.reshape(input.shape[:1] + input.shape[2:])
-    else:
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+    out = _reduce_rows(losses, counted, reduction, input.shape[:1] + input.shape[2:])
 
     def backward(g: np.ndarray) -> tuple:
         # d loss / d logits = softmax - target distribution, per row
@@ -535,6 +528,19 @@ def cross_entropy(input: Tensor, target: Tensor | np.ndarray, weight: Tensor | N
         return (np.moveaxis(grad, -1, 1),)
 
     return record_op(np.asarray(out, dtype=logits.dtype), (input,), "cross_entropy", backward)
+
+
+def _reduce_rows(losses: np.ndarray, counted: float, reduction: str,
+                 shape: tuple[int, ...]) -> np.ndarray:
+    """A class loss's per-row values reduced: the mean divides by ``counted`` (rows kept, or their
+    class weights), so an all-ignored batch gives 0/0 = nan, as in PyTorch."""
+    if reduction == "mean":
+        return losses.sum() / np.asarray(counted, dtype=losses.dtype)
+    if reduction == "sum":
+        return losses.sum()
+    if reduction == "none":
+        return losses.reshape(shape)
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
 
 
 def _reduce(losses: Tensor, reduction: str) -> Tensor:
@@ -574,14 +580,7 @@ def nll_loss(input: Tensor, target: Tensor | np.ndarray, weight: Tensor | None =
     rows = np.arange(len(ids))
     losses = -logp[rows, ids] * kept
     counted = int(kept.sum())
-    if reduction == "mean":
-        out = losses.sum() / np.asarray(counted, dtype=losses.dtype)
-    elif reduction == "sum":
-        out = losses.sum()
-    elif reduction == "none":
-        out = losses.reshape(input.shape[:1] + input.shape[2:])
-    else:
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+    out = _reduce_rows(losses, counted, reduction, input.shape[:1] + input.shape[2:])
 
     def backward(g: np.ndarray) -> tuple:
         row_g = g.reshape(-1) if reduction == "none" else np.broadcast_to(
