@@ -17,7 +17,12 @@ import re
 import sys
 import traceback
 
-from evaluator.sandbox import apply_child_limits, drop_privileges
+from evaluator.sandbox import (
+    apply_child_limits,
+    isolation_message,
+    lock_down_user,
+    missing_isolation,
+)
 
 
 class Channel:
@@ -74,14 +79,18 @@ def main(argv: list[str]) -> int:
 
         hidden = _evaluate.load_splits(job)
         _evaluate.prepare(job)
-        if job["limits"].get("drop_privileges", True):
-            sandbox_report["user"] = drop_privileges()
+        lock_down_user(job["limits"], sandbox_report)
     except Exception as error:  # the platform's fault: no model code has run yet
         channel.send({"result": {
             "status": "platform_error",
             "message": f"could not load the hidden data: {type(error).__name__}: {error}",
             "traceback": traceback.format_exc()[-2000:],
         }})
+        return 0
+    missing = missing_isolation(job["limits"].get("require_isolation") or (), sandbox_report)
+    if missing:  # refuse before a single byte of the model is read
+        channel.send({"result": {"status": "isolation_missing", "missing": missing,
+                                 "message": isolation_message(missing), "sandbox": sandbox_report}})
         return 0
     channel.send({"stage": "ready", "sandbox": sandbox_report})
     model_bytes = sys.stdin.buffer.read()

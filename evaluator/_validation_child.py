@@ -9,20 +9,32 @@ import json
 import os
 import sys
 
-from evaluator.sandbox import apply_child_limits
+from evaluator.sandbox import (
+    apply_child_limits,
+    isolation_message,
+    lock_down_user,
+    missing_isolation,
+)
 
 
 def main(argv: list[str]) -> int:
     job = json.loads(argv[0])
     out = os.dup(1)
     os.dup2(2, 1)  # whatever a library prints must not corrupt the answer line
-    apply_child_limits(job["limits"])
-    data = sys.stdin.buffer.read()
+    sandbox = apply_child_limits(job["limits"])
     try:
         from evaluator.validation import validate  # heavy imports only after the limits
     except BaseException as error:  # the platform's fault: no model byte has been looked at
         os.write(out, (json.dumps({"internal_error": f"import failed: {error!r}"}) + "\n").encode())
         return 1
+    # Every module is imported: the untrusted bytes are parsed as nobody (when started as root).
+    lock_down_user(job["limits"], sandbox)
+    missing = missing_isolation(job["limits"].get("require_isolation") or (), sandbox)
+    if missing:  # refuse before a byte of the file is read
+        os.write(out, (json.dumps({"isolation_missing": isolation_message(missing),
+                                   "sandbox": sandbox}) + "\n").encode())
+        return 0
+    data = sys.stdin.buffer.read()
     try:
         report = validate(data, job["task"], max_bytes=job["max_bytes"],
                           memory_cap_bytes=job["memory_cap_bytes"])
@@ -33,6 +45,7 @@ def main(argv: list[str]) -> int:
     else:
         answer = report.to_dict()
         answer["sha256"] = hashlib.sha256(report.model_bytes).hexdigest() if report.ok else None
+    answer["sandbox"] = sandbox
     os.write(out, (json.dumps(answer) + "\n").encode())
     return 0
 

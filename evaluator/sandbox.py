@@ -47,6 +47,51 @@ STDERR_TAIL_CHARS = 4000
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
+# What a worker may require of its children (``SandboxLimits.require_isolation``):
+# - "network": the child is in a new, empty network namespace (no interface but a down loopback);
+# - "user": the model runs as ``nobody``, not as root and not as the worker's own user (which
+#   needs the worker to start as root: only root can change its uid).
+ISOLATIONS = ("network", "user")
+
+
+class IsolationUnavailable(RuntimeError):
+    """A required isolation did not take effect in the child: the worker is misconfigured (the
+    platform's fault, never the model's). No model byte was read."""
+
+
+def parse_isolations(text: str) -> tuple[str, ...]:
+    """``"network,user"`` (or spaces) as a tuple; ``""``/``"none"``/``"off"`` as ``()``."""
+    names = tuple(name for name in text.replace(",", " ").split() if name)
+    if names in ((), ("none",), ("off",)):
+        return ()
+    unknown = sorted(set(names) - set(ISOLATIONS))
+    if unknown:
+        raise ValueError(f"unknown isolation {', '.join(unknown)}; the isolations are: "
+                         f"{', '.join(ISOLATIONS)} (or none)")
+    return tuple(dict.fromkeys(names))
+
+
+def missing_isolation(required, report: dict) -> list[str]:
+    """What of ``required`` the child's sandbox ``report`` lacks, each as a sentence (empty: all
+    in place). Fails closed: a report without the key counts as missing."""
+    missing = []
+    if "network" in required and not report.get("network_isolated"):
+        missing.append("network: the child could not enter a new network namespace "
+                       "(unshare(CLONE_NEWNET) was refused: the container needs CAP_SYS_ADMIN "
+                       "for the worker, or a seccomp profile and kernel that allow it)")
+    if "user" in required and (report.get("user") != "nobody" or report.get("uid") in (None, 0)):
+        uid = report.get("worker_uid")
+        why = ("the worker does not run as root, so the model would run as the worker's own "
+               f"user (uid {uid})") if uid not in (None, 0) else "the privilege drop did not happen"
+        missing.append(f"user: the model would not run as nobody: {why}")
+    return missing
+
+
+def isolation_message(missing: list[str]) -> str:
+    return ("The sandbox's required isolation is unavailable on this worker, so it refuses to run "
+            "the model (ARENA_REQUIRE_ISOLATION): " + "; ".join(missing))
+
+
 def default_cpu() -> int:
     """The core scoring children are pinned to: ``ARENA_SCORING_CPU``, else the last allowed core."""
     configured = os.environ.get("ARENA_SCORING_CPU")
@@ -73,6 +118,16 @@ class SandboxLimits:
     # runs) for the timing stages, when it may (root or CAP_SYS_NICE): on a busy core the child
     # then gets most of the time slices, so fewer timed runs are cut by another process. None: off.
     timing_nice: int | None = -10
+    # The isolations the run must have (``ISOLATIONS``): the child checks what took effect and
+    # refuses before it reads the model if one is missing (``missing_isolation``); the caller
+    # then raises ``IsolationUnavailable``, a platform error. Empty: report only (the demo, tests).
+    require_isolation: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.require_isolation) - set(ISOLATIONS))
+        if unknown:
+            raise ValueError(f"unknown isolation {', '.join(unknown)}; the isolations are: "
+                             f"{', '.join(ISOLATIONS)}")
 
     def resolved(self) -> SandboxLimits:
         cpu_seconds = self.cpu_seconds or max(1, math.ceil(self.timeout_s))
@@ -426,9 +481,21 @@ def drop_privileges() -> str | None:
     return "nobody"
 
 
+def lock_down_user(limits: dict, report: dict) -> None:
+    """Drop root if the limits say so, recording the user and uids in ``report`` (see
+    ``missing_isolation``)."""
+    if limits.get("drop_privileges", True):
+        report["user"] = drop_privileges()
+    else:
+        report.setdefault("user", None)
+    if hasattr(os, "getuid"):
+        report["uid"] = os.getuid()
+
+
 def apply_child_limits(limits: dict) -> dict:
     """Apply ``SandboxLimits`` (as a dict) to the current process; report what took effect."""
     report: dict = {"network_isolated": False, "network_method": None,
+                    "worker_uid": os.getuid() if hasattr(os, "getuid") else None,
                     "dies_with_parent": die_with_parent(limits.get("parent_pid"))}
     if limits.get("isolate_network", True):
         method = drop_network()
@@ -456,3 +523,41 @@ def apply_child_limits(limits: dict) -> dict:
         timeout_s=float(limits["timeout_s"]),
     )
     return report
+
+
+def probe_isolation(limits: SandboxLimits | None = None, timeout_s: float = 30.0) -> dict:
+    """Start a tiny child under ``limits`` (nothing but ``apply_child_limits`` and the privilege
+    drop, about 0.1 s) and return its sandbox report; a worker calls it at start so that a
+    misconfigured container says so at once, not at the first upload."""
+    limits = (limits or SandboxLimits(timeout_s=timeout_s)).resolved()
+    message = json.dumps({**limits.to_dict(), "parent_pid": os.getpid()})
+    with tempfile.TemporaryDirectory(prefix="arena-probe-") as workdir:
+        done = subprocess.run([sys.executable, "-s", "-m", "evaluator.sandbox", message],
+                              capture_output=True, cwd=workdir, env=_child_env(),
+                              timeout=timeout_s, start_new_session=True)
+    stages, _ = _parse_lines(done.stdout)
+    if not stages:
+        raise IsolationUnavailable("the isolation probe child gave no report (exit code "
+                                   f"{done.returncode}): {done.stderr.decode(errors='replace')[-500:]}")
+    return stages[-1]
+
+
+def check_isolation(limits: SandboxLimits) -> dict:
+    """``probe_isolation``, raising ``IsolationUnavailable`` if a required isolation is missing."""
+    report = probe_isolation(limits)
+    missing = missing_isolation(limits.require_isolation, report)
+    if missing:
+        raise IsolationUnavailable(isolation_message(missing))
+    return report
+
+
+def _probe_main(argv: list[str]) -> int:
+    limits = json.loads(argv[0])
+    report = apply_child_limits(limits)
+    lock_down_user(limits, report)
+    print(json.dumps(report), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_probe_main(sys.argv[1:]))

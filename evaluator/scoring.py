@@ -22,10 +22,18 @@ from evaluator.latency import LatencyProtocol
 from evaluator.metrics import Tally, deflate_size, parameter_counts
 from evaluator.numerics import warning_for
 from evaluator.reference import REFERENCE_VERSION
-from evaluator.sandbox import ChildOutcome, SandboxLimits, StageDeadlines, run_child
+from evaluator.sandbox import (
+    ChildOutcome,
+    IsolationUnavailable,
+    SandboxLimits,
+    StageDeadlines,
+    isolation_message,
+    missing_isolation,
+    run_child,
+)
 from evaluator.tasks import get_task
 
-__all__ = ["score", "LatencyProtocol", "ScoringError", "SCORECARD_KEYS", "FAILURE_KINDS"]
+__all__ = ["score", "LatencyProtocol", "ScoringError", "IsolationError", "SCORECARD_KEYS", "FAILURE_KINDS"]
 
 DEFAULT_TIMEOUT_S = 600.0
 # SPEC §4's default latency limit, and the probe: a first batch-1 inference still running after
@@ -64,6 +72,11 @@ _STAGE_WORDS = {
 
 class ScoringError(Exception):
     """The platform could not score (not the model's fault): safe to retry later."""
+
+
+class IsolationError(ScoringError, IsolationUnavailable):
+    """A required isolation (``score(require_isolation=...)``) did not take effect: the worker is
+    misconfigured, and the model was not run."""
 
 
 def _read_model(model: bytes | str | os.PathLike) -> bytes:
@@ -236,12 +249,15 @@ def score(
     timeout_s: float | None = None,
     memory_limit_mb: int | None = None,
     latency_limit_ms: float | None = None,
+    require_isolation: tuple[str, ...] | list[str] = (),
 ) -> dict:
     """Score ``model`` (bytes or a path to a ``.onnx`` file) on ``task``'s hidden set.
 
     Both halves of the hidden set are always scored (``splits``); the top-level ``accuracy`` and
     ``bits_per_char`` are those of ``split`` (``all`` pools the two halves). ``latency_limit_ms``
     (default: SPEC §4's 100 ms) sets the probe deadline of the first batch-1 inference.
+    ``require_isolation`` (names of ``evaluator.sandbox.ISOLATIONS``): the child refuses to read
+    the model unless each took effect, and ``IsolationError`` (a ``ScoringError``) is raised.
     """
     spec = get_task(task)
     if split not in SPLIT_CHOICES:
@@ -250,6 +266,7 @@ def score(
     limits = SandboxLimits(
         timeout_s=timeout_s or DEFAULT_TIMEOUT_S,
         memory_limit_mb=memory_limit_mb or DEFAULT_MEMORY_LIMIT_MB,
+        require_isolation=tuple(require_isolation),
     ).resolved()
     card = _blank(task, split, protocol, limits)
     model_bytes = _read_model(model)
@@ -335,8 +352,14 @@ def _finish(card: dict, outcome: ChildOutcome, limits: SandboxLimits, language: 
         card["failure_kind"], card["error"] = _failure_without_result(
             outcome, limits, latency_limit_ms)
         return card
+    if result["status"] == "isolation_missing":
+        raise IsolationError(result["message"])
     if result["status"] == "platform_error":
         raise ScoringError(result["message"])
+    # The child refused already; checked again here on what it reported, in case it did not.
+    missing = missing_isolation(limits.require_isolation, result.get("sandbox") or {})
+    if missing and result["status"] == "ok":
+        raise IsolationError(isolation_message(missing))
     if result["status"] == "fault":
         card.update(failure_kind=result["kind"], error=result["message"])
         return card

@@ -23,7 +23,12 @@ import tempfile
 import onnx
 
 from evaluator.onnx_facts import MAX_MODEL_BYTES, MEMORY_CAP_BYTES
-from evaluator.sandbox import SandboxLimits
+from evaluator.sandbox import (
+    IsolationUnavailable,
+    SandboxLimits,
+    isolation_message,
+    missing_isolation,
+)
 from evaluator.validation import ModelSource, read_model
 from evaluator.validation.report import Problem, ValidationReport
 
@@ -34,10 +39,11 @@ CRASH_FIX = (
 )
 
 
-def validation_limits(timeout_s: float = 60.0, memory_limit_mb: int = 3072) -> SandboxLimits:
+def validation_limits(timeout_s: float = 60.0, memory_limit_mb: int = 3072,
+                      require_isolation: tuple[str, ...] = ()) -> SandboxLimits:
     """Limits for a validation child: pinned to the first core (scoring uses the last one)."""
     return SandboxLimits(timeout_s=timeout_s, memory_limit_mb=memory_limit_mb,
-                         cpu=min(os.sched_getaffinity(0)))
+                         cpu=min(os.sched_getaffinity(0)), require_isolation=require_isolation)
 
 
 def validate_isolated(
@@ -50,8 +56,9 @@ def validate_isolated(
 ) -> ValidationReport:
     """``validate`` in a child process; the same report, or a refusal if the child died.
 
-    Raises ``ValueError`` for an unknown task and ``RuntimeError`` if the child's answer cannot be
-    trusted (a platform fault, not the student's).
+    Raises ``ValueError`` for an unknown task, ``IsolationUnavailable`` if an isolation of
+    ``limits.require_isolation`` did not take effect (the file was not read), and ``RuntimeError``
+    if the child's answer cannot be trusted (both platform faults, not the student's).
     """
     from evaluator.tasks import get_task
 
@@ -66,6 +73,11 @@ def validate_isolated(
     if answer is None:
         return ValidationReport(False, task, [Problem("crash", death, None, CRASH_FIX)],
                                 {"raw_bytes": len(data)})
+    if "isolation_missing" in answer:
+        raise IsolationUnavailable(answer["isolation_missing"])
+    missing = missing_isolation(job["limits"]["require_isolation"], answer.get("sandbox") or {})
+    if missing:  # the child refuses itself; checked again on what it reported
+        raise IsolationUnavailable(isolation_message(missing))
     if "internal_error" in answer:
         raise RuntimeError(f"the validation child failed: {answer['internal_error']}")
     if answer.get("out_of_memory"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -14,9 +15,21 @@ import time
 import psutil
 import pytest
 
+from evaluator import scoring
 from evaluator.latency import LatencyProtocol
-from evaluator.sandbox import ChildOutcome, SandboxLimits, _child_env, run_child
-from evaluator.scoring import _failure_without_result, score
+from evaluator.sandbox import (
+    ChildOutcome,
+    IsolationUnavailable,
+    SandboxLimits,
+    _child_env,
+    check_isolation,
+    missing_isolation,
+    parse_isolations,
+    probe_isolation,
+    run_child,
+)
+from evaluator.scoring import IsolationError, ScoringError, _failure_without_result, score
+from evaluator.validation.isolated import validate_isolated, validation_limits
 from tests.evaluator import model_zoo
 from tests.evaluator.scoring_helpers import (
     batch_sized_allocation,
@@ -320,3 +333,140 @@ def test_the_child_dies_with_its_parent(tiny_data_dir, tmp_path):
     finally:
         parent.kill()
         parent.wait()
+
+
+# --- Required isolation (ARENA_REQUIRE_ISOLATION): refuse rather than run without it -------------
+
+ROOT = hasattr(os, "getuid") and os.getuid() == 0
+needs_root = pytest.mark.skipif(not ROOT, reason="the privilege drop and CLONE_NEWNET need root")
+BOTH = ("network", "user")
+
+
+def _weakened(monkeypatch, **changes) -> None:
+    """Make ``score`` start its (real) child with an isolation switched off, as a container that
+    refuses it would: the child must notice and refuse."""
+    real = scoring.run_child
+
+    def run(job, payload, limits, deadlines=None):
+        return real(job, payload, dataclasses.replace(limits, **changes), deadlines)
+
+    monkeypatch.setattr(scoring, "run_child", run)
+
+
+def test_isolation_names_are_checked():
+    assert parse_isolations("network, user") == BOTH
+    assert parse_isolations("none") == parse_isolations("") == ()
+    with pytest.raises(ValueError, match="unknown isolation seccomp"):
+        parse_isolations("network,seccomp")
+    with pytest.raises(ValueError, match="unknown isolation"):
+        SandboxLimits(require_isolation=("netwrk",))
+    # Fails closed: a report that does not say an isolation took effect lacks it.
+    assert len(missing_isolation(BOTH, {})) == 2
+    assert missing_isolation(BOTH, {"network_isolated": True, "user": "nobody", "uid": 65534}) == []
+    words = missing_isolation(("user",), {"user": None, "uid": 1000, "worker_uid": 1000})
+    assert "does not run as root" in words[0] and "uid 1000" in words[0]
+
+
+def test_a_missing_network_namespace_refuses_before_the_model_is_read(tiny_data_dir):
+    job = {"task": "mnist", "data_dir": str(tiny_data_dir), "protocol": QUICK.to_dict(),
+           "context_length": None}
+    limits = dataclasses.replace(LIMITS, isolate_network=False, require_isolation=("network",))
+    outcome = run_child(job, model_zoo.mnist_linear(), limits)
+    assert outcome.result["status"] == "isolation_missing"
+    assert "network namespace" in outcome.result["message"]
+    # It never said "ready", the point after which it reads the model from stdin.
+    assert [stage["stage"] for stage in outcome.stages] == ["started"]
+
+
+def test_scoring_without_a_required_isolation_is_a_platform_error(tiny_data_dir, monkeypatch):
+    _weakened(monkeypatch, isolate_network=False)
+    with pytest.raises(IsolationError, match="ARENA_REQUIRE_ISOLATION.*network namespace") as info:
+        _score(model_zoo.mnist_linear(), tiny_data_dir, require_isolation=("network",))
+    assert isinstance(info.value, ScoringError)  # the platform's fault: retried, never the model's
+    monkeypatch.undo()
+    _weakened(monkeypatch, drop_privileges=False)
+    with pytest.raises(IsolationError, match="user: the model would not run as nobody"):
+        _score(model_zoo.mnist_linear(), tiny_data_dir, require_isolation=("user",))
+
+
+def test_without_a_requirement_the_run_only_reports(tiny_data_dir, monkeypatch):
+    _weakened(monkeypatch, isolate_network=False)
+    card = _score(model_zoo.mnist_linear(), tiny_data_dir)
+    assert card["valid"] is True and card["sandbox"]["network_isolated"] is False
+
+
+@needs_root
+def test_as_root_the_model_runs_as_nobody_in_its_own_network_namespace(tiny_data_dir):
+    card = _score(model_zoo.mnist_linear(), tiny_data_dir, require_isolation=BOTH)
+    assert card["valid"] is True, card["error"]
+    sandbox = card["sandbox"]
+    assert sandbox["worker_uid"] == 0 and sandbox["user"] == "nobody" and sandbox["uid"] == 65534
+    assert sandbox["network_isolated"] is True
+    assert sandbox["network_method"] == "network namespace"
+    assert list(sandbox["require_isolation"]) == list(BOTH)
+
+
+def _sandboxed_connect(limits: SandboxLimits, port: int) -> dict:
+    """In a fresh interpreter: the child's lock-down (limits, then the drop to nobody), then a TCP
+    connection to a port listening on this machine's loopback."""
+    code = f"""
+import encodings.idna, json, os, socket  # idna: nobody cannot read this Python's lazy imports
+from evaluator.sandbox import apply_child_limits, lock_down_user
+limits = json.loads({json.dumps(json.dumps(limits.to_dict()))})
+report = apply_child_limits(limits)
+lock_down_user(limits, report)
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=3).close()
+    error = None
+except OSError as exc:
+    error = exc.errno
+print(json.dumps({{"report": report, "error": error, "uid": os.getuid()}}))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd="/", env=_child_env())
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@needs_root
+def test_a_sandboxed_child_cannot_reach_a_local_listening_port():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    try:
+        limits = SandboxLimits(timeout_s=10, memory_limit_mb=512).resolved()
+        isolated = _sandboxed_connect(limits, port)
+        # The control: the same child without the namespace does reach it (the test can fail).
+        open_child = _sandboxed_connect(dataclasses.replace(limits, isolate_network=False), port)
+    finally:
+        server.close()
+    assert isolated["report"]["network_isolated"] is True and isolated["uid"] == 65534
+    assert isolated["error"] is not None  # ENETUNREACH: an empty namespace has no usable route
+    assert open_child["error"] is None and open_child["uid"] == 65534
+
+
+@needs_root
+def test_the_start_probe_reports_and_refuses():
+    report = check_isolation(SandboxLimits(timeout_s=10, require_isolation=BOTH))
+    assert report["network_isolated"] is True and report["uid"] == 65534
+    with pytest.raises(IsolationUnavailable, match="privilege drop did not happen"):
+        check_isolation(SandboxLimits(timeout_s=10, drop_privileges=False,
+                                      require_isolation=("user",)))
+    # Only a report: nothing required, nothing refused.
+    assert probe_isolation(SandboxLimits(timeout_s=10, isolate_network=False))[
+        "network_isolated"] is False
+
+
+def test_the_validation_child_refuses_without_a_required_isolation():
+    weak = dataclasses.replace(validation_limits(timeout_s=30, require_isolation=("network",)),
+                               isolate_network=False)
+    with pytest.raises(IsolationUnavailable, match="network namespace"):
+        validate_isolated(model_zoo.mnist_linear(), "mnist", limits=weak)
+
+
+@needs_root
+def test_the_validation_child_checks_the_file_as_nobody_when_required():
+    report = validate_isolated(model_zoo.mnist_linear(), "mnist",
+                               limits=validation_limits(timeout_s=30, require_isolation=BOTH))
+    assert report.ok, report.summary()
