@@ -21,8 +21,12 @@ COPY manage.py ./
 COPY platform ./platform
 COPY submissions ./submissions
 
-# Never run as root: uploads are untrusted. Artifacts and datasets live on volumes outside /app,
-# and nothing under them is ever served.
+# The image's user is not root: the web server and beat run as `arena`. Artifacts and datasets
+# live on volumes outside /app, and nothing under them is ever served. The scoring and validation
+# workers are started as root by docker-compose.yml (`user: "0:0"`, `cap_add: SYS_ADMIN`) so that
+# their sandbox child can enter an empty network namespace and drop to `nobody` (uid 65534)
+# before it reads a model; with DEBUG off a worker refuses to run models without both
+# (ARENA_REQUIRE_ISOLATION).
 RUN useradd --system --create-home --uid 1000 arena \
     && mkdir -p /var/lib/arena /artifacts /data \
     && chown -R arena /var/lib/arena /artifacts /data

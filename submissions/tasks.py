@@ -55,7 +55,38 @@ def run_evaluator(submission_id: int, hardware_class: str | None = None) -> dict
         timeout_s=settings.ARENA_SCORING_TIMEOUT_S,
         memory_limit_mb=settings.ARENA_SCORING_MEMORY_MB,
         latency_limit_ms=track.max_latency_ms,
+        require_isolation=settings.ARENA_REQUIRE_ISOLATION,
     )
+
+
+def check_worker_isolation() -> list[str]:
+    """Probe, at a worker's start, that its sandbox children get the isolations this worker
+    requires (``ARENA_REQUIRE_ISOLATION``); what is missing (empty: all in place), logged as an
+    error that says this worker will refuse every model until it is fixed."""
+    from evaluator.sandbox import (
+        SandboxLimits,
+        isolation_message,
+        missing_isolation,
+        probe_isolation,
+    )
+
+    required = settings.ARENA_REQUIRE_ISOLATION
+    if not required:
+        log.warning("ARENA_REQUIRE_ISOLATION is off: models may run without a network namespace "
+                    "or as the worker's own user (fine for a demo, not for production)")
+        return []
+    try:
+        report = probe_isolation(SandboxLimits(timeout_s=30, require_isolation=required))
+    except Exception as exc:  # the probe itself failing is as bad as a missing isolation
+        missing = [f"the isolation probe failed: {type(exc).__name__}: {exc}"]
+    else:
+        missing = missing_isolation(required, report)
+    if missing:
+        log.error("%s. This worker refuses every model until that is fixed (see docs/platform.md, "
+                  "Deployment).", isolation_message(missing))
+    else:
+        log.info("sandbox isolation in place: %s", ", ".join(required))
+    return missing
 
 
 BROKER_DOWN_NOTICE = (

@@ -66,7 +66,8 @@ def check_file(submission: Submission):
     if settings.ARENA_VALIDATE_ISOLATED:
         from evaluator.validation.isolated import validate_isolated, validation_limits
 
-        limits = validation_limits(timeout_s=settings.ARENA_VALIDATION_TIMEOUT_S)
+        limits = validation_limits(timeout_s=settings.ARENA_VALIDATION_TIMEOUT_S,
+                                   require_isolation=settings.ARENA_REQUIRE_ISOLATION)
         return validate_isolated(data, submission.track.task, limits=limits)
     from evaluator.validation import validate
 
@@ -91,15 +92,18 @@ def record_validation(submission_id: int, token: int, report) -> str | None:
     return Status.QUEUED
 
 
-def fail_validation(submission_id: int, token: int) -> bool:
+PLATFORM_CHECK_FAILED = ("The platform could not check this file (an internal error). It does not "
+                         "count against your quota; please upload it again later.")
+
+
+def fail_validation(submission_id: int, token: int, reason: str = PLATFORM_CHECK_FAILED) -> bool:
     """The gate crashed (a platform bug): ``failed``, which frees the submission's slots."""
     now = timezone.now()
     return bool(Submission.objects.filter(
         pk=submission_id, status=Status.VALIDATING, validation_attempts=token,
     ).update(
         status=Status.FAILED, failure_kind="platform", finished_at=now, updated_at=now,
-        error="The platform could not check this file (an internal error). It does not count "
-              "against your quota; please upload it again later.",
+        error=reason,
     ))
 
 
@@ -110,8 +114,15 @@ def validate_now(submission_id: int) -> str | None:
     if token is None:
         return None
     submission = Submission.objects.select_related("track").get(pk=submission_id)
+    from evaluator.sandbox import IsolationUnavailable
+
     try:
         report = check_file(submission)
+    except IsolationUnavailable as exc:  # a misconfigured worker: never checked without it
+        log.error("validation refused for submission %s: %s", submission_id, exc)
+        fail_validation(submission_id, token, f"The platform could not check this file: {exc}. "
+                        "It does not count against your quota; please upload it again later.")
+        return Status.FAILED
     except Exception:  # a bug in the gate is the platform's fault, never the student's
         log.exception("validation crashed for submission %s", submission_id)
         fail_validation(submission_id, token)

@@ -35,3 +35,13 @@ def _choose_queues(sender, instance, **kwargs) -> None:
     from hardware.worker import join_class
 
     join_class(instance)
+
+
+@celeryd_after_setup.connect
+def _probe_isolation(sender, instance, **kwargs) -> None:
+    """A quick probe child at start: a worker whose container denies a required sandbox isolation
+    (ARENA_REQUIRE_ISOLATION) says so in its log now, not at the first upload; it then refuses
+    every model (a platform error) rather than running one without it."""
+    from submissions.tasks import check_worker_isolation
+
+    check_worker_isolation()

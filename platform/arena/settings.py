@@ -16,6 +16,7 @@ from pathlib import Path
 import dj_database_url
 
 from arena import env
+from evaluator.sandbox import parse_isolations as _parse_isolations
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_DIR = REPO_ROOT / "platform"
@@ -174,6 +175,15 @@ ARENA_LATENCY_PROTOCOL = env.string("ARENA_LATENCY_PROTOCOL", "standard")
 # The evaluator's own limits for one model run (its sandbox child enforces them).
 ARENA_SCORING_TIMEOUT_S = env.number("ARENA_SCORING_TIMEOUT_S", 600)
 ARENA_SCORING_MEMORY_MB = env.integer("ARENA_SCORING_MEMORY_MB", None)  # None: the evaluator's
+# The sandbox isolations a worker requires of its scoring and validation children (names of
+# evaluator.sandbox.ISOLATIONS, comma-separated; "none" for none): "network" (a new, empty network
+# namespace) and "user" (the model runs as nobody, so the worker must start as root). A worker that
+# lacks one refuses to run models (a platform error, never the model's) and says so at start.
+# On by default in production (DEBUG off); off with DEBUG, under pytest, and in `manage.py demo`
+# (a laptop's worker runs as its user, who cannot drop to nobody).
+_ISOLATION_DEFAULT = "none" if DEBUG or env.string("PYTEST_VERSION") else "network,user"
+ARENA_REQUIRE_ISOLATION = _parse_isolations(env.string("ARENA_REQUIRE_ISOLATION",
+                                                       _ISOLATION_DEFAULT))
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.string("CELERY_BROKER_URL", "filesystem://")

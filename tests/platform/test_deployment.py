@@ -164,3 +164,78 @@ def test_a_server_error_is_logged_with_its_traceback_to_stderr_when_debug_is_off
     assert "Internal Server Error: /api/competitions/" in result.stderr
     assert "Traceback (most recent call last)" in result.stderr
     assert "RuntimeError: boom-7f3a" in result.stderr
+
+
+# --- The sandbox in the shipped container (issue 10 item 9). No Docker engine here: the files are
+# parsed and their settings checked; what the kernel and Docker do with them is in
+# tests/evaluator/test_sandbox.py (as root, outside a container) and docs/platform.md.
+
+SANDBOXED = ("worker", "validator")  # the services that run untrusted models in a sandbox child
+
+
+def test_the_workers_start_as_root_with_only_sys_admin_added():
+    for name in SANDBOXED:
+        service = SERVICES[name]
+        # Root at start: only root can drop the sandbox child to nobody.
+        assert str(service["user"]) in ("0", "0:0", "root"), name
+        # unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN, and Docker's default seccomp profile allows
+        # unshare only to a container holding it; nothing broader than that one capability.
+        assert service["cap_add"] == ["SYS_ADMIN"], name
+        assert not service.get("privileged"), name
+        options = service.get("security_opt", [])
+        assert "no-new-privileges:true" in options, name
+        assert not any("unconfined" in option for option in options), name
+        assert "ARENA_REQUIRE_ISOLATION" not in service["environment"]  # production's default: on
+        assert service["environment"]["DEBUG"] == "false"
+    assert SERVICES["validator"]["environment"]["ARENA_WORKER_ROLE"] == "validate"
+
+
+def test_the_web_and_beat_stay_unprivileged():
+    for name in ("web", "beat"):
+        service = SERVICES[name]
+        assert "user" not in service and "cap_add" not in service, name  # the image's USER arena
+        assert not service.get("privileged"), name
+    text = (REPO_ROOT / "Dockerfile").read_text()
+    assert text.rstrip().splitlines()[-1].startswith("CMD [\"gunicorn\"")
+    assert text.index("\nUSER arena") > text.index("useradd")
+
+
+def _isolation_setting(tmp_path, **env) -> str:
+    probe = "import django; django.setup(); from django.conf import settings as s; " \
+            "print(','.join(s.ARENA_REQUIRE_ISOLATION) or 'none')"
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("PYTEST_VERSION", "DEBUG", "ARENA_REQUIRE_ISOLATION", "DATABASE_URL")}
+    base.update(PYTHONPATH=f"{REPO_ROOT}:{REPO_ROOT / 'platform'}", SECRET_KEY="k" * 50,
+                DJANGO_SETTINGS_MODULE="arena.settings", ARENA_VAR_DIR=str(tmp_path / "var"))
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, text=True,
+                            capture_output=True, env={**base, **env}, timeout=120)
+    assert result.returncode == 0 or not result.stdout, result.stderr
+    return result.stdout.strip() or result.stderr
+
+
+def test_production_settings_require_both_isolations(tmp_path):
+    assert _isolation_setting(tmp_path, DEBUG="false") == "network,user"
+    assert _isolation_setting(tmp_path) == "network,user"  # DEBUG is off unless asked for
+    assert _isolation_setting(tmp_path, DEBUG="true") == "none"
+    assert _isolation_setting(tmp_path, DEBUG="false", ARENA_REQUIRE_ISOLATION="network") == "network"
+    assert _isolation_setting(tmp_path, DEBUG="false", ARENA_REQUIRE_ISOLATION="none") == "none"
+    # A typo never silently weakens the sandbox: the settings refuse to load.
+    assert "unknown isolation netwrk" in _isolation_setting(
+        tmp_path, DEBUG="false", ARENA_REQUIRE_ISOLATION="netwrk,user")
+
+
+def test_the_demo_workers_require_no_isolation(monkeypatch, tmp_path, settings):
+    from competitions.management.commands import demo
+
+    started = []
+
+    class Recorded:
+        def __init__(self, command, **kwargs):
+            started.append((command, kwargs["env"]))
+
+    monkeypatch.setattr(demo.subprocess, "Popen", Recorded)
+    monkeypatch.delenv("ARENA_REQUIRE_ISOLATION", raising=False)
+    settings.VAR_DIR = tmp_path
+    demo.Command().start_services(tmp_path / "data", "127.0.0.1", 18799)
+    assert len(started) == 3
+    assert {env["ARENA_REQUIRE_ISOLATION"] for _, env in started} == {"none"}

@@ -120,6 +120,9 @@ class Command(BaseCommand):
         env = {**os.environ, "ARENA_DATA_DIR": str(data_dir),
                # A few latency runs only: quick to try; set ARENA_LATENCY_PROTOCOL=standard to rank.
                "ARENA_LATENCY_PROTOCOL": environment.string("ARENA_LATENCY_PROTOCOL", "quick"),
+               # A laptop's worker runs as its user, who cannot drop to nobody: the sandbox
+               # reports what it got, and requires nothing unless asked to.
+               "ARENA_REQUIRE_ISOLATION": environment.string("ARENA_REQUIRE_ISOLATION", "none"),
                "PYTHONPATH": os.pathsep.join([str(settings.REPO_ROOT),
                                               str(settings.REPO_ROOT / "platform")])}
         bin_dir = Path(sys.executable).parent
