@@ -36,6 +36,52 @@ def _message(error: Exception) -> str:
     return " ".join(first.split())[:600] or type(error).__name__
 
 
+def _function_op(text: str, graph_ops: set[str]) -> str | None:
+    """The standard operator whose function body failed inference, if that is what ``text`` says.
+
+    Some standard operators (MeanVarianceNormalization, ...) are defined by a function of other
+    operators, and onnx infers their shapes by expanding that body; when inference fails there,
+    the error names nodes the student's graph does not have.
+    """
+    ops = [match.group(1) for match in _OP_CONTEXT.finditer(text)]
+    if not ops or ops[0] not in graph_ops:
+        return None
+    try:
+        schema = onnx.defs.get_schema(ops[0])
+    except onnx.defs.SchemaError:
+        return None
+    inner = set(ops[1:]) - graph_ops
+    if (schema.has_function or schema.has_context_dependent_function) and inner:
+        return ops[0]
+    return None
+
+
+def _shape_problem(error: Exception, graph_ops: set[str]) -> Problem:
+    text = str(error)
+    function_op = _function_op(text, graph_ops)
+    if function_op is None:
+        return Problem("shape-inference", "the model's shapes or types do not fit together: "
+                       + _message(error), _where(text), CHECKER_FIX)
+    return Problem(
+        "shape-inference",
+        f"onnx could not work out the shapes inside {function_op}: that operator is defined as a "
+        f"small graph of other operators, and onnx's shape inference fails inside it for this "
+        f"model, so the evaluator cannot check the model (onnx said: {_message(error)[:300]})",
+        f"a {function_op} node",
+        f"write {function_op} out of the basic operators it stands for (its definition is in the "
+        f"ONNX operator documentation; for MeanVarianceNormalization: ReduceMean, Sub, Mul, "
+        f"Sqrt, Div), or normalize inside the layers before it",
+    )
+
+
+def _graph_ops(model: bytes | onnx.ModelProto) -> set[str]:
+    try:
+        proto = model if isinstance(model, onnx.ModelProto) else onnx.load_from_string(model)
+    except Exception:  # unreadable bytes were refused earlier; this is for the message only
+        return set()
+    return {node.op_type for node in proto.graph.node}
+
+
 def check(model: bytes) -> list[Problem]:
     """onnx.checker.check_model with full_check (which includes strict shape inference).
 
@@ -44,8 +90,7 @@ def check(model: bytes) -> list[Problem]:
     try:
         onnx.checker.check_model(model, full_check=True)
     except InferenceError as error:
-        return [Problem("shape-inference", "the model's shapes or types do not fit together: "
-                        + _message(error), _where(str(error)), CHECKER_FIX)]
+        return [_shape_problem(error, _graph_ops(model))]
     except (onnx.checker.ValidationError, ValueError, RuntimeError) as error:
         return [Problem("checker", "onnx's checker rejected the model: " + _message(error),
                         _where(str(error)), CHECKER_FIX)]
@@ -67,8 +112,7 @@ def infer(model: onnx.ModelProto) -> tuple[onnx.ModelProto | None, list[Problem]
             model, check_type=True, strict_mode=True, data_prop=True
         )
     except (InferenceError, onnx.checker.ValidationError, ValueError, RuntimeError) as error:
-        return None, [Problem("shape-inference", "the model's shapes or types do not fit "
-                              "together: " + _message(error), _where(str(error)), CHECKER_FIX)]
+        return None, [_shape_problem(error, _graph_ops(model))]
     finally:
         for tensor, raw in set_aside:
             tensor.raw_data = raw

@@ -406,3 +406,25 @@ def test_parameter_count_includes_sparse_initializers():
     model.graph.sparse_initializer.append(sparse)
     info = validate(model.SerializeToString(), "mnist").info
     assert info["parameters"] == 784 * 10 + 10 + math.prod([10])
+
+
+def test_a_function_operator_onnx_cannot_infer_is_explained_in_words():
+    # MeanVarianceNormalization is defined by a function body; onnx's inference fails inside it
+    # and names nodes (Constant) the student's graph does not have.
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("MeanVarianceNormalization", ["input"], ["m"]),
+             helper.make_node("Flatten", ["m"], ["f"]),
+             helper.make_node("MatMul", ["f", "w"], ["output"])]
+    graph = helper.make_graph(
+        nodes, "mvn",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 10])],
+        [numpy_helper.from_array(np.zeros((784, 10), np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    report = validate(model.SerializeToString(), "mnist")
+    assert not report.ok
+    problem = next(p for p in report.problems if p.rule == "shape-inference")
+    assert "inside MeanVarianceNormalization" in problem.message
+    assert "basic operators" in problem.fix and "ReduceMean" in problem.fix
+    assert not problem.message.startswith("the model's shapes")

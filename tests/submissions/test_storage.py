@@ -25,3 +25,9 @@ def test_too_large_upload_is_refused_and_leaves_nothing(settings):
 def test_paths_outside_the_artifact_directory_are_refused():
     with pytest.raises(ValueError, match="outside"):
         artifact_file("../../etc/passwd")
+
+
+def test_the_refusal_names_the_limit_as_the_docs_do(settings):
+    # The docs say 64 MiB; 64 * 2**20 bytes written as decimal megabytes would read "67 MB".
+    with pytest.raises(UploadTooLarge, match=r"64 MiB upload limit"):
+        store_chunks([b"x" * 64, b"y" * 2**26], max_bytes=64 * 2**20)
