@@ -69,6 +69,12 @@ def check_file(submission: Submission):
         limits = validation_limits(timeout_s=settings.ARENA_VALIDATION_TIMEOUT_S,
                                    require_isolation=settings.ARENA_REQUIRE_ISOLATION)
         return validate_isolated(data, submission.track.task, limits=limits)
+    if settings.ARENA_REQUIRE_ISOLATION:  # checking in this process would be without them
+        from evaluator.sandbox import IsolationUnavailable
+
+        raise IsolationUnavailable(
+            "ARENA_VALIDATE_ISOLATED is off, so files would be checked in the worker itself, "
+            f"without the required isolation ({', '.join(settings.ARENA_REQUIRE_ISOLATION)})")
     from evaluator.validation import validate
 
     return validate(data, submission.track.task)

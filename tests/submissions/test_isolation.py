@@ -37,13 +37,13 @@ def track(competition):
 
 def test_scoring_refuses_and_retries_as_a_platform_error(track, make_user, settings, monkeypatch,
                                                          tiny_data_dir, caplog):  # noqa: F811
-    settings.ARENA_REQUIRE_ISOLATION = ("network",)
     settings.ARENA_DATA_DIR = str(tiny_data_dir)
     settings.ARENA_LATENCY_PROTOCOL = "quick"
-    weaken_scoring(monkeypatch, isolate_network=False)
     monkeypatch.setattr(tasks.score_next, "apply_async", lambda *args, **kwargs: None)
     submission = submit(track, make_user("ann"), [GOOD_MODELS["mnist_linear"]()])
-    assert submission.status == Status.QUEUED
+    assert submission.status == Status.QUEUED  # checked inline before the requirement is set
+    settings.ARENA_REQUIRE_ISOLATION = ("network",)
+    weaken_scoring(monkeypatch, isolate_network=False)
     with caplog.at_level(logging.ERROR, logger="submissions.tasks"):
         assert tasks.score_next.run() == "retrying"
     submission.refresh_from_db()
@@ -70,6 +70,17 @@ def test_validation_refuses_without_a_required_isolation(track, make_user, setti
     assert "network namespace" in stored.error and "does not count against your quota" in stored.error
     used = quotas.usage(track, ann)
     assert (used.last_24h, used.rejected_last_24h) == (0, 0)
+
+
+def test_validation_in_the_workers_own_process_is_refused_when_isolation_is_required(
+        track, make_user, settings, monkeypatch):
+    settings.ARENA_VALIDATE_INLINE = False
+    settings.ARENA_VALIDATE_ISOLATED = False
+    settings.ARENA_REQUIRE_ISOLATION = ("user",)
+    monkeypatch.setattr(tasks, "send_validation", lambda submission_id: True)
+    submission = submit(track, make_user("ann"), [GOOD_MODELS["mnist_linear"]()])
+    assert tasks.validate_submission(submission.pk) == Status.FAILED
+    assert "ARENA_VALIDATE_ISOLATED is off" in Submission.objects.get(pk=submission.pk).error
 
 
 @pytest.mark.skipif(not ROOT, reason="the drop to nobody needs a root worker")
