@@ -135,7 +135,10 @@ class SandboxLimits:
         return dataclasses.replace(self, cpu_seconds=cpu_seconds, cpu=cpu)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready: the scorecard records it, and a tuple would come back from JSON a list."""
+        values = asdict(self)
+        values["require_isolation"] = list(self.require_isolation)
+        return values
 
 
 @dataclass
