@@ -8,22 +8,13 @@ from django.db import models
 
 from submissions.models import Submission
 
+from .ranking import CATEGORY_LABELS, SPLIT_LABELS
+
 
 class LeaderboardEntry(models.Model):
-    class Split(models.TextChoices):
-        PUBLIC = "public", "Public"
-        PRIVATE = "private", "Private"
-
-    class Category(models.TextChoices):
-        ACCURACY = "accuracy", "Accuracy"
-        SPEED = "speed", "Speed"
-        SIZE = "size", "Size"
-        EFFICIENCY = "efficiency", "Accuracy per MB"
-        PARETO = "pareto", "Pareto front"
-
     track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="leaderboard_entries")
-    split = models.CharField(max_length=8, choices=Split.choices)
-    category = models.CharField(max_length=16, choices=Category.choices)
+    split = models.CharField(max_length=8, choices=list(SPLIT_LABELS.items()))
+    category = models.CharField(max_length=16, choices=list(CATEGORY_LABELS.items()))
     position = models.PositiveIntegerField(help_text="Display order, baselines included.")
     rank = models.PositiveIntegerField(null=True, help_text="None for baselines (never ranked).")
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")

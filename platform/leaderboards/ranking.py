@@ -46,6 +46,10 @@ PARETO = "pareto"
 # In this order; a tie in one category breaks on the next one's metric (efficiency wraps around).
 CATEGORIES = (ACCURACY, SPEED, SIZE, EFFICIENCY)
 SPLITS = ("public", "private")
+# The one definition of the names; the stored rows' field choices are built from these.
+CATEGORY_LABELS = {ACCURACY: "Accuracy", SPEED: "Speed", SIZE: "Size",
+                   EFFICIENCY: "Accuracy per MB", PARETO: "Pareto front"}
+SPLIT_LABELS = {"public": "Public", "private": "Private"}
 # How long an unchanged leaderboard page stays cached (a rebuild makes it unreachable at once).
 LEADERBOARD_CACHE_SECONDS = 300
 # Score columns that the ranking copies onto its candidates and stored rows as they are.
