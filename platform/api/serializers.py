@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from competitions.models import Competition, Track
+from leaderboards import ranking
 from leaderboards.models import LeaderboardEntry
 from rest_framework import serializers
 
@@ -133,8 +134,4 @@ class LeaderboardRowSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = LeaderboardEntry
-        fields = ["rank", "tied", "position", "username", "is_baseline", "label", "submission_id",
-                  "accuracy", "bits_per_char", "latency_ms", "normalized_latency_ms",
-                  "normalized_latency_low_ms", "normalized_latency_high_ms", "speed_index",
-                  "speed_index_low", "speed_index_high", "size_bytes", "accuracy_per_mb",
-                  "submitted_at"]
+        fields = list(ranking.ROW_FIELDS)

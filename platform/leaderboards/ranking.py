@@ -55,6 +55,12 @@ LEADERBOARD_CACHE_SECONDS = 300
 # Score columns that the ranking copies onto its candidates and stored rows as they are.
 SPEED_FIELDS = ("speed_index", "speed_index_low", "speed_index_high", "normalized_latency_ms",
                 "normalized_latency_low_ms", "normalized_latency_high_ms")
+# What a reader of a stored leaderboard row gets: the API and the page show these fields.
+ROW_FIELDS = ("rank", "tied", "position", "username", "is_baseline", "label", "submission_id",
+              "accuracy", "bits_per_char", "latency_ms", "normalized_latency_ms",
+              "normalized_latency_low_ms", "normalized_latency_high_ms", "speed_index",
+              "speed_index_low", "speed_index_high", "size_bytes", "accuracy_per_mb",
+              "submitted_at")
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,6 @@ CHART_POINTS = 100  # the most accurate participants' bests, plus the front (up 
 # viewer may see is decided before the cache is asked).
 PANEL_CACHE_SECONDS = 5
 REFRESH_SECONDS = 10  # how often an open page fetches its board again (paused while hidden)
-ENTRY_FIELDS = ("rank", "tied", "position", "username", "is_baseline", "label", "submission_id",
-                "accuracy", "bits_per_char", "latency_ms", "size_bytes", "accuracy_per_mb",
-                "submitted_at", *ranking.SPEED_FIELDS)
 CATEGORY_TITLES = {
     ranking.ACCURACY: "Accuracy", ranking.SPEED: "Speed", ranking.SIZE: "Size",
     ranking.EFFICIENCY: "Efficiency",
@@ -107,7 +104,7 @@ def panel_data(context: dict) -> dict:
     offset = (context["page"] - 1) * ROWS_SHOWN
     # One row more than shown says whether there is a next page, without counting them all.
     rows = list(ranking.leaderboard_entries(track, category, split, offset=offset,
-                                            limit=ROWS_SHOWN + 1).values(*ENTRY_FIELDS))
+                                            limit=ROWS_SHOWN + 1).values(*ranking.ROW_FIELDS))
     return {"rows": rows[:ROWS_SHOWN], "has_next_page": len(rows) > ROWS_SHOWN,
             "last_row": offset + min(len(rows), ROWS_SHOWN),
             "any_tied": any(row["tied"] for row in rows[:ROWS_SHOWN]),
