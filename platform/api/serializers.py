@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from competitions.models import Competition, Track
-from leaderboards import ranking
-from leaderboards.models import LeaderboardEntry
 from rest_framework import serializers
 
 from evaluator.tasks import get_task
@@ -124,14 +122,3 @@ class UploadSerializer(serializers.Serializer):
         default=False, help_text="Organizers only: an unranked reference model."
     )
 
-
-class LeaderboardRowSerializer(serializers.ModelSerializer):
-    """One stored leaderboard row. ``latency_ms`` is the raw median on the scoring worker; speed
-    is ranked on ``speed_index`` (with its 95% interval) and the latency limit is checked on
-    ``normalized_latency_ms``; ``tied`` rows share their rank (overlapping speed intervals)."""
-
-    submission_id = serializers.IntegerField()
-
-    class Meta:
-        model = LeaderboardEntry
-        fields = list(ranking.ROW_FIELDS)

@@ -30,13 +30,11 @@ from submissions.services import UploadRefused, submit
 from .params import MAX_OFFSET, LeaderboardQuery, SubmissionQuery, error_responses, parse
 from .serializers import (
     CompetitionSerializer,
-    LeaderboardRowSerializer,
     SubmissionSerializer,
     UploadSerializer,
 )
 from .spreadsheet import SafeWriter
 
-LEADERBOARD_FIELDS = LeaderboardRowSerializer.Meta.fields
 MAX_ROWS = 1000
 
 
@@ -79,7 +77,7 @@ class Leaderboard(APIView):
         limit = max(1, min(MAX_ROWS, query["limit"]))
         offset = max(0, min(MAX_OFFSET, query["offset"]))
         try:
-            rows = ranking.leaderboard_rows(track, category, split, LEADERBOARD_FIELDS,
+            rows = ranking.leaderboard_rows(track, category, split, ranking.ROW_FIELDS,
                                             offset=offset, limit=limit)
         except ValueError as exc:
             raise ValidationError({"detail": str(exc)}) from exc

@@ -55,7 +55,10 @@ LEADERBOARD_CACHE_SECONDS = 300
 # Score columns that the ranking copies onto its candidates and stored rows as they are.
 SPEED_FIELDS = ("speed_index", "speed_index_low", "speed_index_high", "normalized_latency_ms",
                 "normalized_latency_low_ms", "normalized_latency_high_ms")
-# What a reader of a stored leaderboard row gets: the API and the page show these fields.
+# What a reader of a stored leaderboard row gets, through ``leaderboard_rows`` (the API and the page
+# alike): ``latency_ms`` is the raw median on the scoring worker, speed is ranked on ``speed_index``
+# with its 95% interval, the latency limit is checked on ``normalized_latency_ms``, and ``tied``
+# rows share their rank.
 ROW_FIELDS = ("rank", "tied", "position", "username", "is_baseline", "label", "submission_id",
               "accuracy", "bits_per_char", "latency_ms", "normalized_latency_ms",
               "normalized_latency_low_ms", "normalized_latency_high_ms", "speed_index",

@@ -103,8 +103,8 @@ def panel_data(context: dict) -> dict:
     track, category, split = context["track"], context["category"], context["split"]
     offset = (context["page"] - 1) * ROWS_SHOWN
     # One row more than shown says whether there is a next page, without counting them all.
-    rows = list(ranking.leaderboard_entries(track, category, split, offset=offset,
-                                            limit=ROWS_SHOWN + 1).values(*ranking.ROW_FIELDS))
+    rows = ranking.leaderboard_rows(track, category, split, ranking.ROW_FIELDS, offset=offset,
+                                    limit=ROWS_SHOWN + 1)
     return {"rows": rows[:ROWS_SHOWN], "has_next_page": len(rows) > ROWS_SHOWN,
             "last_row": offset + min(len(rows), ROWS_SHOWN),
             "any_tied": any(row["tied"] for row in rows[:ROWS_SHOWN]),
