@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as local static files (no CDN)
     "arena.apps.ArenaConfig",
     "accounts",
     "competitions",
@@ -287,6 +288,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Competitions, uploads and leaderboards for small, fast ML models.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The documentation pages load their scripts from our own static files: a course server may
+    # have no internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 # Throttle counts live in the cache: per process by default, shared across web processes when
 # ARENA_CACHE_URL points at Redis (docker-compose does).

@@ -37,5 +37,5 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": f"No API endpoint at {request.path}; the list is at "
-                                       "/api/schema/."}, status=404)
+                                       "/api/ (documentation at /api/docs/)."}, status=404)
     return page_not_found(request, exception)

@@ -434,3 +434,24 @@ def test_a_new_score_shows_on_the_cached_panel_at_once(competition, make_user):
     scored(competition, bob, accuracy=0.95)  # within the panel cache's 5 s
     assert board_rows(Client().get("/c/course/panel/").content.decode()) == [("1", "bob"),
                                                                              ("2", "ann")]
+
+
+def test_api_root_links_documentation_served_from_local_static_files(competition):
+    client = Client()
+    root = client.get("/api/", HTTP_ACCEPT="application/json")
+    assert root.status_code == 200
+    docs = root.json()["documentation"]
+    assert docs["swagger_ui"].endswith("/api/docs/") and docs["redoc"].endswith("/api/redoc/")
+    assert docs["openapi_schema"].endswith("/api/schema/")
+    assert root.json()["competitions"].endswith("/api/competitions/")
+    for url, script in (("/api/docs/", "swagger-ui-bundle.js"), ("/api/redoc/", "redoc.standalone.js")):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        html = page.content.decode()
+        sources = re.findall(r'<script[^>]+src="([^"]+)"', html)
+        assert any(src.endswith(script) for src in sources), (url, sources)
+        assert all(src.startswith("/static/") for src in sources), sources  # no CDN
+        assert client.get(next(s for s in sources if s.endswith(script))).status_code == 200
+    # The site's footer links the API and its documentation.
+    footer = client.get("/").content.decode()
+    assert 'href="/api/"' in footer and 'href="/api/docs/"' in footer
