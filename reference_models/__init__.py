@@ -15,7 +15,7 @@ from reference_models.allocator import keep_freed_memory
 from reference_models.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from reference_models.checkpoint import load, save
 from reference_models.device import cuda, device
-from reference_models.random import default_generator, manual_seed, multinomial, seed
+from reference_models.random import default_generator, manual_seed, seed
 from reference_models.tensor import (
     Tensor,
     TensorData,
@@ -42,6 +42,7 @@ from reference_models.tensor import (
     matmul,
     maximum,
     minimum,
+    multinomial,
     norm,
     ones,
     ones_like,

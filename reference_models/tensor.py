@@ -17,8 +17,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from reference_models.autograd import is_grad_enabled, is_tracing
+from reference_models.grad_mode import is_grad_enabled, is_tracing
 from reference_models.parallel import map_chunks, split_rows
+from reference_models.random import get_generator
 
 Backward = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
 ArrayLike = Any
@@ -109,8 +110,6 @@ class TensorData(np.ndarray):
 
 def _random_like(shape: tuple[int, ...], kind: str, a: float, b: float,
                  generator: np.random.Generator | None) -> np.ndarray:
-    from reference_models.random import get_generator
-
     rng = get_generator(generator)
     return rng.normal(a, b, shape) if kind == "normal" else rng.uniform(a, b, shape)
 
@@ -1757,16 +1756,12 @@ def full(size: Sequence[int], fill_value: float | int | bool, *, dtype: Any = No
 
 def randn(*shape: int | Sequence[int], requires_grad: bool = False,
           generator: np.random.Generator | None = None, dtype: Any = None) -> Tensor:
-    from reference_models.random import get_generator
-
     data = get_generator(generator).standard_normal(_shape_args(shape), dtype=np.float32)
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
 def rand(*shape: int | Sequence[int], requires_grad: bool = False,
          generator: np.random.Generator | None = None, dtype: Any = None) -> Tensor:
-    from reference_models.random import get_generator
-
     data = get_generator(generator).random(_shape_args(shape), dtype=np.float32)
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
@@ -1815,18 +1810,35 @@ def rand_like(t: Tensor, *, generator: np.random.Generator | None = None) -> Ten
 def randint(low: int, high: int | None = None, size: Sequence[int] = (), *,
             generator: np.random.Generator | None = None, dtype: Any = np.int64) -> Tensor:
     """Integers in ``[low, high)`` (``randint(high, size)`` starts at 0), as ``torch.randint``."""
-    from reference_models.random import get_generator
-
     if high is None:
         low, high = 0, low
     return Tensor(get_generator(generator).integers(low, high, tuple(size)), dtype=dtype)
 
 
 def randperm(n: int, *, generator: np.random.Generator | None = None) -> Tensor:
-    from reference_models.random import get_generator
-
     return Tensor(get_generator(generator).permutation(n))
 
 
 def eye(n: int, m: int | None = None, *, dtype: Any = None) -> Tensor:
     return Tensor(np.eye(n, m, dtype=np.float32 if dtype is None else dtype))
+
+
+def multinomial(input, num_samples: int, replacement: bool = False, *,
+                generator: np.random.Generator | None = None):
+    """Indices drawn with probability proportional to the rows of ``input`` (weights need not
+    sum to one), as ``torch.multinomial``; one row or a batch of rows."""
+    weights = np.asarray(getattr(input, "data", input), dtype=np.float64)
+    if weights.ndim not in (1, 2) or (weights < 0).any() or not np.isfinite(weights).all():
+        raise RuntimeError("multinomial needs a 1-D or 2-D tensor of finite, non-negative weights")
+    rows = weights.reshape(-1, weights.shape[-1])
+    if not replacement and num_samples > rows.shape[1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without "
+                           "replacement")
+    rng = get_generator(generator)
+    out = np.empty((len(rows), num_samples), dtype=np.int64)
+    for r, row in enumerate(rows):
+        total = row.sum()
+        if total <= 0:
+            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+        out[r] = rng.choice(len(row), num_samples, replace=replacement, p=row / total)
+    return Tensor(out.reshape(*weights.shape[:-1], num_samples))
