@@ -161,7 +161,9 @@ class GraphBuilder:
     def constant(self, value: Any, hint: str) -> str:
         name = hint if hint not in self.initializers else self.fresh(hint)
         array = np.asarray(value)
-        self.initializers[name] = numpy_helper.from_array(np.ascontiguousarray(array), name)
+        # np.ascontiguousarray turns a 0-d array into shape [1]: a scalar index would keep its axis
+        self.initializers[name] = numpy_helper.from_array(
+            np.ascontiguousarray(array) if array.ndim else array, name)
         return name
 
     def ints(self, values: Any, hint: str) -> str:
@@ -216,12 +218,38 @@ _ONE_TO_ONE = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "neg": "N
                "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "abs": "Abs", "relu": "Relu",
                "sigmoid": "Sigmoid", "tanh": "Tanh", "matmul": "MatMul", "where": "Where",
                "lt": "Less", "le": "LessOrEqual", "gt": "Greater", "ge": "GreaterOrEqual",
-               "eq": "Equal", "detach": "Identity"}
+               "eq": "Equal", "detach": "Identity", "maximum": "Max", "minimum": "Min",
+               "sin": "Sin", "cos": "Cos", "floor": "Floor", "ceil": "Ceil", "round": "Round",
+               "sign": "Sign", "isnan": "IsNaN", "pow_tensor": "Pow"}
 
 
 @register_translation(*_ONE_TO_ONE)
 def _one_to_one(b: GraphBuilder, t: Tensor) -> None:
     b.node(_ONE_TO_ONE[t._op], b.inputs(t), b.out(t))
+
+
+@register_translation("ne")
+def _ne(b: GraphBuilder, t: Tensor) -> None:
+    b.node("Not", [b.node("Equal", b.inputs(t))], b.out(t))
+
+
+@register_translation("not")
+def _not(b: GraphBuilder, t: Tensor) -> None:
+    if t.dtype != np.bool_:
+        raise ExportError("export supports ~ on bool tensors only (ONNX's bitwise not needs "
+                          "opset 18)")
+    b.node("Not", b.inputs(t), b.out(t))
+
+
+@register_translation("clamp")
+def _clamp(b: GraphBuilder, t: Tensor) -> None:
+    # min(max(x, low), high): PyTorch's order, so min > max gives max everywhere as it does
+    x, low, high = b.name(t._prev[0]), t._attrs["low"], t._attrs["high"]
+    if low is not None:
+        x = b.node("Max", [x, b.constant(np.asarray(low, t.dtype), "clamp_min")],
+                   None if high is not None else b.out(t))
+    if high is not None:
+        b.node("Min", [x, b.constant(np.asarray(high, t.dtype), "clamp_max")], b.out(t))
 
 
 @register_translation("cast")
@@ -236,6 +264,30 @@ def _argmax(b: GraphBuilder, t: Tensor) -> None:
                           "a per-sample output)")
     b.node("ArgMax", b.inputs(t), b.out(t), axis=t._attrs["axis"],
            keepdims=int(t._attrs["keepdim"]))
+
+
+@register_translation("argmin")
+def _argmin(b: GraphBuilder, t: Tensor) -> None:
+    if t._attrs["axis"] is None:
+        raise ExportError("export needs argmin with a dim (argmin over all elements is not "
+                          "a per-sample output)")
+    b.node("ArgMin", b.inputs(t), b.out(t), axis=t._attrs["axis"],
+           keepdims=int(t._attrs["keepdim"]))
+
+
+@register_translation("topk", "argsort")
+def _topk(b: GraphBuilder, t: Tensor) -> None:
+    """sort/topk record their indices (the values are a gather of them); ONNX's TopK puts equal
+    elements in index order, as the framework's stable sort does."""
+    source, axis = t._prev[0], t._attrs["axis"] % t._prev[0].ndim
+    if t._op == "topk":
+        k, largest = b.ints([t._attrs["k"]], "k"), t._attrs["largest"]
+    else:  # a whole sort: k is the dim's size, read at run time (it may be the batch)
+        shape = b.node("Shape", [b.name(source)])
+        k = b.node("Slice", [shape, b.ints([axis], "starts"), b.ints([axis + 1], "ends")])
+        largest = t._attrs["descending"]
+    b.node("TopK", [b.name(source), k], [b.fresh("topk_values"), *b.out(t)], axis=axis,
+           largest=int(largest), sorted=1)
 
 
 @register_translation("pow")
@@ -284,6 +336,134 @@ def _mean(b: GraphBuilder, t: Tensor) -> None:
 @register_translation("amax")
 def _amax(b: GraphBuilder, t: Tensor) -> None:
     _reduce(b, t, "ReduceMax")
+
+
+@register_translation("prod")
+def _prod(b: GraphBuilder, t: Tensor) -> None:
+    source, axis = t._prev[0], t._attrs["axis"]
+    x = b.name(source)
+    if axis is None:  # all elements: flatten first, as the framework does
+        x, axis = b.node("Reshape", [x, b.ints([-1], "shape")]), 0
+    keepdims = int(t._attrs["keepdim"])
+    if b.opset >= 18:
+        b.node("ReduceProd", [x, b.ints([axis], "axes")], b.out(t), keepdims=keepdims)
+    else:
+        b.node("ReduceProd", [x], b.out(t), axes=[axis], keepdims=keepdims)
+
+
+@register_translation("cumsum")
+def _cumsum(b: GraphBuilder, t: Tensor) -> None:
+    b.node("CumSum", [b.name(t._prev[0]), b.ints(t._attrs["axis"], "axis")], b.out(t))
+
+
+@register_translation("tril", "triu")
+def _trilu(b: GraphBuilder, t: Tensor) -> None:
+    b.node("Trilu", [b.name(t._prev[0]), b.ints(t._attrs["diagonal"], "diagonal")], b.out(t),
+           upper=int(t._op == "triu"))
+
+
+@register_translation("pad")
+def _pad(b: GraphBuilder, t: Tensor) -> None:
+    widths = t._attrs["pads"]
+    pads = [before for before, _ in widths] + [after for _, after in widths]
+    value = b.constant(np.asarray(t._attrs["value"], dtype=t.dtype), "pad_value")
+    b.node("Pad", [b.name(t._prev[0]), b.ints(pads, "pads"), value], b.out(t), mode="constant")
+
+
+@register_translation("setitem")
+def _setitem(b: GraphBuilder, t: Tensor) -> None:
+    """``x[mask] = v`` becomes Where(mask, v, x); ``x[:, i:j] = v`` a ScatterND whose indices are
+    constants over the other dims, with the batch moved last so any batch size works."""
+    source, value = t._prev[0], t._prev[1]
+    x, v = b.name(source), b.name(value)
+    if t._attrs["mask"]:
+        if value.size != 1:
+            raise ExportError("export supports x[mask] = <one value> (a tensor of values would "
+                              "depend on how many elements the mask picks)")
+        v = b.node("Reshape", [v, b.ints([], "scalar")])
+        b.node("Where", [b.name(t._prev[2]), v, x], b.out(t))
+        return
+    index = t._attrs["index"]
+    items = list(index) if isinstance(index, tuple) else [index]
+    if not all(isinstance(i, int | np.integer | slice) or i is Ellipsis for i in items):
+        raise ExportError("export supports assignment with ints, slices and a boolean mask "
+                          "(x[:, 0] = v, x[x < 0] = 0), not with integer arrays or None")
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items[at:at + 1] = [slice(None)] * (source.ndim - len(items) + 1)
+    items += [slice(None)] * (source.ndim - len(items))
+    batch_free = items[0] == slice(None)
+    if not batch_free and b.depends_on_batch(source):
+        raise ExportError("export cannot assign into part of the batch dimension (x[0] = v): "
+                          "the exported graph must work for any batch size")
+    dims = range(1, source.ndim) if batch_free else range(source.ndim)
+    # positions written, in C order over the selected part of the other dims
+    ranges = [np.arange(source.shape[d])[items[d]] for d in dims]
+    grid = np.stack([g.reshape(-1) for g in np.meshgrid(*[np.atleast_1d(r) for r in ranges],
+                                                         indexing="ij")], axis=-1)
+    selected = b.node("Expand", [v, b.node("Shape", [b.node("Identity", [x])])])
+    picked = np.zeros(source.shape, dtype=bool)
+    picked[tuple(items)] = True
+    if batch_free:  # batch last: data [*rest, N], indices [M, ndim-1], updates [M, N]
+        perm = [*range(1, source.ndim), 0]
+        data = b.node("Transpose", [x], perm=perm)
+        updates = b.node("Transpose", [_broadcast_into(b, selected, v, value, items, source)],
+                         perm=perm)
+        updates = b.node("Reshape", [updates, b.ints([len(grid), -1], "updates_shape")])
+        written = b.node("ScatterND", [data, b.ints(grid, "scatter_indices"), updates])
+        inverse = [source.ndim - 1, *range(source.ndim - 1)]
+        b.node("Transpose", [written], b.out(t), perm=inverse)
+    else:
+        updates = b.node("Reshape", [_broadcast_into(b, selected, v, value, items, source),
+                                     b.ints([len(grid)], "updates_shape")])
+        b.node("ScatterND", [x, b.ints(grid, "scatter_indices"), updates], b.out(t))
+
+
+def _broadcast_into(b: GraphBuilder, _full: str, v: str, value: Tensor, items: list,
+                    source: Tensor) -> str:
+    """``value`` broadcast to the shape of the region ``source[items]`` keeping its dims (an int
+    item is a dim of size one), the batch taken from ``source`` at run time."""
+    region = b.node("Slice", [b.name(source),
+                              *_region_bounds(b, items, source)])
+    target = b.node("Shape", [region])
+    kept = [i for i, item in enumerate(items) if not isinstance(item, slice)]
+    if kept:  # value broadcasts against source[items], where int items drop their dim
+        v = b.node("Unsqueeze", [v, b.ints(_value_axes(value, items, source), "axes")]) \
+            if _value_axes(value, items, source) else v
+    return b.node("Expand", [v, target])
+
+
+def _region_bounds(b: GraphBuilder, items: list, source: Tensor) -> list[str]:
+    starts, ends, steps = [], [], []
+    for d, item in enumerate(items):
+        if isinstance(item, slice):
+            start, stop, step = item.indices(source.shape[d])
+            if d == 0 and item == slice(None):
+                start, stop = 0, INT64_MAX
+        else:
+            start, stop, step = int(item) % source.shape[d], int(item) % source.shape[d] + 1, 1
+        starts.append(start)
+        ends.append(stop if step > 0 or stop >= 0 else -INT64_MAX)
+        steps.append(step)
+    return [b.ints(starts, "starts"), b.ints(ends, "ends"), b.ints(list(range(len(items))), "axes"),
+            b.ints(steps, "steps")]
+
+
+def _value_axes(value: Tensor, items: list, source: Tensor) -> list[int]:
+    """Where the dims dropped by int items go back into ``value`` (aligned from the right)."""
+    selected_rank = sum(isinstance(item, slice) for item in items)
+    if value.ndim == 0 or value.ndim < selected_rank and value.ndim <= 0:
+        return []
+    full_rank, axes = len(items), []
+    # value is aligned to the right of the selected (int-free) shape; rebuild the full-rank view
+    offset = full_rank - selected_rank
+    pos = 0
+    for d, item in enumerate(items):
+        if not isinstance(item, slice):
+            axes.append(d - offset + selected_rank - value.ndim + pos if False else d)
+        pos += 1
+    # value of rank r sits in the last r selected dims; pad it to the full selected rank first
+    return axes
 
 
 @register_translation("softmax", "log_softmax")

@@ -39,7 +39,19 @@ from reference_models.nn.layers import (
 )
 from reference_models.nn.module import Module, Parameter, RemovableHandle
 from reference_models.nn.normalization import LayerNorm, RMSNorm
-from reference_models.nn.positional import RotaryEmbedding, SinusoidalPositionalEncoding
+from reference_models.nn.positional import (
+    ALiBi,
+    RelativePositionBias,
+    RotaryEmbedding,
+    SinusoidalPositionalEncoding,
+)
+from reference_models.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
@@ -51,4 +63,7 @@ __all__ = [
     # language track
     "CausalSelfAttention", "KVCache", "LayerNorm", "MultiheadAttention", "RMSNorm",
     "RotaryEmbedding", "SinusoidalPositionalEncoding",
+    # encoders and encoder-decoders
+    "ALiBi", "RelativePositionBias", "Transformer", "TransformerDecoder",
+    "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer",
 ]

@@ -25,9 +25,10 @@ from reference_models.nn import functional as F
 from reference_models.nn import init
 from reference_models.nn.layers import Linear
 from reference_models.nn.module import Module, Parameter
-from reference_models.tensor import Tensor, as_tensor, cat, record_op
+from reference_models.tensor import Tensor, as_tensor, cat, record_op, where
 
-__all__ = ["CausalSelfAttention", "KVCache", "MultiheadAttention", "merge_heads", "split_heads"]
+__all__ = ["CausalSelfAttention", "KVCache", "MultiheadAttention", "attention_weights", "merge_heads",
+           "split_heads"]
 
 def split_heads(x: Tensor, heads: int) -> Tensor:
     """``[N, T, H * E]`` -> ``[N, H, T, E]`` (a view); one op, so export keeps ``T`` dynamic."""
@@ -117,6 +118,8 @@ class CausalSelfAttention(Module):
         self.c_attn = Linear(embed_dim, embed_dim + 2 * kv_dim, bias=bias)
         self.c_proj = Linear(embed_dim, embed_dim, bias=bias)
         self.rotary = rotary
+        self.keep_attention_weights = False  # set by ``attention_maps``
+        self.attention_weights: np.ndarray | None = None
 
     def forward(self, x: Tensor, cache: _LayerCache | None = None) -> Tensor:
         t = x.shape[1]
@@ -133,6 +136,8 @@ class CausalSelfAttention(Module):
         mask, causal = None, True
         if past:  # new queries sit after the cached keys: the triangle is shifted
             mask, causal = (None, False) if t == 1 else (F.causal_mask(t, past + t, past), False)
+        if self.keep_attention_weights:
+            self.attention_weights = attention_weights(q.data, k.data, mask, causal)
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, is_causal=causal,
             dropout_p=self.dropout if self.training else 0.0,
@@ -155,13 +160,13 @@ class MultiheadAttention(Module):
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  batch_first: bool = True) -> None:
         super().__init__()
-        if not batch_first:
-            raise ValueError("only batch_first=True is supported: inputs are [N, L, E]")
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim ({embed_dim}) must be a multiple of num_heads "
                              f"({num_heads})")
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
-        self.batch_first = True
+        self.batch_first = batch_first
+        self.keep_attention_weights = False  # set by ``attention_maps``: keep every head's weights
+        self.attention_weights: np.ndarray | None = None
         self.in_proj_weight = Parameter(np.empty((3 * embed_dim, embed_dim), dtype=np.float32))
         self.in_proj_bias = (Parameter(np.zeros(3 * embed_dim, dtype=np.float32)) if bias
                              else None)
@@ -176,6 +181,8 @@ class MultiheadAttention(Module):
                 average_attn_weights: bool = True,
                 is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
         e, h = self.embed_dim, self.num_heads
+        if not self.batch_first:  # [L, N, E] in and out, as PyTorch's default
+            query, key, value = (x.transpose(0, 1) for x in (query, key, value))
         w, b = self.in_proj_weight, self.in_proj_bias
         parts = [F.linear(x, w[i * e:(i + 1) * e], None if b is None else b[i * e:(i + 1) * e])
                  for i, x in enumerate((query, key, value))]
@@ -184,18 +191,61 @@ class MultiheadAttention(Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
                                          dropout_p=self.dropout if self.training else 0.0)
         out = self.out_proj(merge_heads(y))
+        if not self.batch_first:
+            out = out.transpose(0, 1)
+        weights = None
+        if need_weights or self.keep_attention_weights:
+            weights = attention_weights(q.data, k.data, allowed)
+        if self.keep_attention_weights:
+            self.attention_weights = weights
         if not need_weights:
             return out, None
-        scores = q.data @ np.swapaxes(k.data, -1, -2) / np.sqrt(e // h).astype(q.dtype)
-        if allowed is not None:
-            scores = np.where(allowed.data, scores, -np.inf).astype(q.dtype)
-        weights = F.masked_softmax(scores)
         return out, Tensor(weights.mean(axis=1) if average_attn_weights else weights)
+
+
+def attention_weights(q: np.ndarray, k: np.ndarray, allowed: Tensor | np.ndarray | None = None,
+                      is_causal: bool = False) -> np.ndarray:
+    """The softmax weights ``[..., H, L, S]`` an attention op gives (no graph: for inspection).
+
+    ``allowed`` is an SDPA mask: boolean (True may attend) or float (added to the scores).
+    """
+    if q.ndim == 4 and k.shape[1] != q.shape[1]:  # grouped-query heads serve several queries
+        k = np.repeat(k, q.shape[1] // k.shape[1], axis=1)
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]).astype(q.dtype)
+    if is_causal:
+        allowed = F.causal_mask(q.shape[-2], k.shape[-2])
+    if allowed is not None:
+        mask = allowed.data if isinstance(allowed, Tensor) else np.asarray(allowed)
+        if mask.dtype == np.bool_:
+            scores = np.where(mask, scores, -np.inf)
+        else:
+            scores = scores + mask
+    return F.masked_softmax(scores.astype(q.dtype, copy=False))
 
 
 def _allowed(attn_mask, key_padding_mask, length: int, source: int,
              is_causal: bool) -> Tensor | None:
-    """PyTorch MHA masks (True = blocked, or float additive) as one SDPA boolean/float mask."""
+    """PyTorch MHA masks (True = blocked, or float additive) as one SDPA boolean/float mask.
+
+    Masks given as tensors stay in the graph, so a padding mask computed from the input tokens
+    (``src == pad_id``) exports as ops on the input instead of a constant of the example batch,
+    and a learned float bias (relative positions) gets its gradient.
+    """
+    if isinstance(key_padding_mask, Tensor) and key_padding_mask.dtype == np.bool_:
+        blocked = key_padding_mask.unsqueeze(1).unsqueeze(1)  # [N, 1, 1, S]
+        padding = where(blocked, -np.inf, 0.0)
+        base = _allowed(attn_mask, None, length, source, is_causal)
+        if base is None:
+            return padding
+        if base.dtype == np.bool_:
+            base = Tensor(_additive(base.data).astype(np.float32))
+        return base + padding
+    if isinstance(attn_mask, Tensor) and attn_mask.dtype != np.bool_ and attn_mask.requires_grad:
+        base = attn_mask
+        if key_padding_mask is not None:
+            base = base + Tensor(_additive(~as_tensor(key_padding_mask).data[:, None, None, :])
+                                 .astype(base.dtype))
+        return base
     mask = None
     if attn_mask is not None:
         m = as_tensor(attn_mask).data

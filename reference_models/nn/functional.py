@@ -767,6 +767,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         gs = gw
         gs -= (gw * weights).sum(axis=-1, keepdims=True)
         gs *= weights
+        # a float mask is added to the scores: its gradient is theirs (a learned position bias)
+        gmask = (unbroadcast(gs.copy(), mask.shape) if mask is not None and mask.requires_grad
+                 else None)
         gs *= np.asarray(scale, dtype=gs.dtype)
         gq = gs @ k
         gk = np.swapaxes(gs, -1, -2) @ q
@@ -775,7 +778,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
             gv = gv.reshape(*gv.shape[:-3], -1, groups, *gv.shape[-2:]).sum(axis=-3)
         grads = (unbroadcast(gq, query.shape), unbroadcast(gk, key.shape),
                  unbroadcast(gv, value.shape))
-        return grads if mask is None else (*grads, None)
+        return grads if mask is None else (*grads, gmask)
 
     parents = (query, key, value) if mask is None else (query, key, value, mask)
     mask_kind = None if mask is None else ("bool" if mask.dtype == np.bool_ else "float")

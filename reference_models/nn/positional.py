@@ -3,7 +3,13 @@
 - learned: an ``nn.Embedding(context, dim)`` of positions (GPT-2; nothing new needed here);
 - ``SinusoidalPositionalEncoding``: the fixed sines and cosines of "Attention Is All You Need";
 - ``RotaryEmbedding`` (RoPE): rotates each pair of query/key features by an angle proportional to
-  the position, so the score of two tokens depends on their distance only.
+  the position, so the score of two tokens depends on their distance only;
+- ``ALiBi``: no embedding at all, a fixed penalty ``-slope_h * |i - j|`` added to the scores of head
+  ``h`` (Press et al.), so attention fades with distance and longer contexts extrapolate;
+- ``RelativePositionBias``: T5's learned bias per head for the (bucketed) distance ``j - i``.
+
+The last two are float attention masks ``[heads, L, S]``: pass them as ``attn_mask`` (they add to
+the scores; the learned one gets its gradient through the attention op).
 
 ``offset`` is the position of the first token (the length of a KV cache during decoding).
 """
@@ -12,10 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference_models.nn.layers import Embedding
 from reference_models.nn.module import Module
 from reference_models.tensor import Tensor, record_op
 
-__all__ = ["RotaryEmbedding", "SinusoidalPositionalEncoding", "apply_rotary", "sinusoidal_table"]
+__all__ = ["ALiBi", "RelativePositionBias", "RotaryEmbedding", "SinusoidalPositionalEncoding",
+           "alibi_slopes", "apply_rotary", "relative_position_buckets", "sinusoidal_table"]
 
 
 def sinusoidal_table(length: int, dim: int, base: float = 10000.0) -> np.ndarray:
@@ -88,3 +96,90 @@ class RotaryEmbedding(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, max_length={self.max_length}, base={self.base}"
+
+
+def alibi_slopes(num_heads: int) -> np.ndarray:
+    """The geometric slopes of ALiBi: ``2^(-8/H), 2^(-16/H), ...`` for ``H`` a power of two; other
+    counts take the slopes of the power of two below and every other one of the next (the paper's)."""
+    def power_of_two(n: int) -> list[float]:
+        start = 2.0 ** (-8.0 / n)
+        return [start ** (i + 1) for i in range(n)]
+
+    if num_heads < 1:
+        raise ValueError(f"ALiBi needs at least one head, got {num_heads}")
+    below = 2 ** int(np.floor(np.log2(num_heads)))
+    slopes = power_of_two(below)
+    if below != num_heads:
+        slopes += power_of_two(2 * below)[0::2][:num_heads - below]
+    return np.asarray(slopes, dtype=np.float32)
+
+
+class ALiBi(Module):
+    """Attention with linear biases: ``bias[h, i, j] = -slope_h * |pos_i - pos_j|`` (no parameters).
+
+    ``alibi(L, S)`` is the ``[heads, L, S]`` float mask for ``L`` queries at positions
+    ``offset..offset+L-1`` over ``S`` keys at ``0..S-1``; ``causal=True`` also forbids later keys.
+    """
+
+    def __init__(self, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.slopes = alibi_slopes(num_heads)
+
+    def forward(self, query_length: int, key_length: int, offset: int = 0,
+                causal: bool = False) -> Tensor:
+        queries = np.arange(offset, offset + query_length)[:, None]
+        distance = np.abs(queries - np.arange(key_length)[None, :]).astype(np.float32)
+        bias = -self.slopes[:, None, None] * distance
+        if causal:
+            bias = np.where(np.arange(key_length)[None, :] <= queries, bias, -np.inf)
+        return Tensor(bias.astype(np.float32))
+
+    def extra_repr(self) -> str:
+        return f"num_heads={self.num_heads}"
+
+
+def relative_position_buckets(relative: np.ndarray, bidirectional: bool = True,
+                              num_buckets: int = 32, max_distance: int = 128) -> np.ndarray:
+    """T5's buckets of ``relative = key_position - query_position``: exact for small distances,
+    logarithmic up to ``max_distance``, one bucket beyond; both directions apart if bidirectional."""
+    buckets = np.zeros(relative.shape, dtype=np.int64)
+    n = -relative
+    if bidirectional:
+        num_buckets //= 2
+        buckets += (n < 0).astype(np.int64) * num_buckets
+        n = np.abs(n)
+    else:
+        n = np.maximum(n, 0)
+    exact = num_buckets // 2
+    with np.errstate(divide="ignore"):
+        large = exact + (np.log(np.maximum(n, 1) / exact) / np.log(max_distance / exact)
+                         * (num_buckets - exact)).astype(np.int64)
+    large = np.minimum(large, num_buckets - 1)
+    return buckets + np.where(n < exact, n, large)
+
+
+class RelativePositionBias(Module):
+    """T5's learned relative position bias: one scalar per head and distance bucket.
+
+    ``bias(L, S)`` is a ``[heads, L, S]`` tensor with gradient; the parameter is
+    ``relative_attention_bias.weight`` ``[num_buckets, heads]`` (T5's name).
+    """
+
+    def __init__(self, num_heads: int, num_buckets: int = 32, max_distance: int = 128,
+                 bidirectional: bool = True) -> None:
+        super().__init__()
+        self.num_heads, self.num_buckets = num_heads, num_buckets
+        self.max_distance, self.bidirectional = max_distance, bidirectional
+        self.relative_attention_bias = Embedding(num_buckets, num_heads)
+
+    def forward(self, query_length: int, key_length: int, offset: int = 0) -> Tensor:
+        queries = np.arange(offset, offset + query_length)[:, None]
+        relative = np.arange(key_length)[None, :] - queries
+        buckets = relative_position_buckets(relative, self.bidirectional, self.num_buckets,
+                                            self.max_distance)
+        return self.relative_attention_bias(buckets).permute(2, 0, 1)  # [L, S, H] -> [H, L, S]
+
+    def extra_repr(self) -> str:
+        return (f"num_heads={self.num_heads}, num_buckets={self.num_buckets}, "
+                f"max_distance={self.max_distance}, bidirectional={self.bidirectional}")
