@@ -50,8 +50,11 @@ def submit(
     """Store one upload and reserve its quota; its check runs on the validation queue.
 
     Returns the submission, ``received`` (the file is stored, its slots reserved); the validation
-    task moves it on (``submissions.validation``). Only checks that take milliseconds run here:
-    who may submit, size, empty file, quota. Raises ``UploadRefused`` or ``QuotaExceeded``.
+    task moves it on (``submissions.validation``). A file whose bytes equal one of the same
+    user's earlier uploads on ``track`` (any status but ``failed``, which was our fault) returns
+    that submission, marked ``duplicate = True``, and uses no upload. Only checks that take
+    milliseconds run here: who may submit, size, empty file, quota. Raises ``UploadRefused`` or
+    ``QuotaExceeded``.
     With ``ARENA_VALIDATE_INLINE`` (tests of the web tier only) the check runs here, as it once did.
     """
     check_may_submit(track, user, as_baseline=as_baseline)
@@ -62,6 +65,8 @@ def submit(
     if artifact.size_bytes == 0:
         raise UploadRefused("The uploaded file is empty.", 400, "empty")
     submission = _reserve(track, user, artifact, label, as_baseline)
+    if submission.duplicate:
+        return submission
     if settings.ARENA_VALIDATE_INLINE:
         from .validation import validate_now
 
@@ -79,14 +84,23 @@ def _reserve(track: Track, user, artifact: StoredArtifact, label: str,
     """Insert the submission in the same transaction as the quota check (the row lock holds)."""
     with transaction.atomic():
         if not as_baseline:
-            quotas.lock_participation(track, user)
+            quotas.lock_participation(track, user)  # also serializes identical uploads
+        earlier = (Submission.objects.filter(track=track, user=user, sha256=artifact.sha256,
+                                             is_baseline=as_baseline)
+                   .exclude(status=Status.FAILED).order_by("-created_at", "-id").first())
+        if earlier is not None:
+            earlier.duplicate = True
+            return earlier
+        if not as_baseline:
             quotas.check(track, quotas.usage(track, user))
-        return Submission.objects.create(
+        submission = Submission.objects.create(
             track=track, user=user, is_baseline=as_baseline, label=label[:200],
             sha256=artifact.sha256, size_bytes=artifact.size_bytes,
             artifact_path=artifact.path, status=Status.RECEIVED,
             validation_sent_at=timezone.now(),
         )
+        submission.duplicate = False
+        return submission
 
 
 def enqueue(submission_id: int) -> None:

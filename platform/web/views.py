@@ -131,6 +131,10 @@ def _upload_answer(request, competition, wants_json: bool, status: int, *, error
 def upload_outcome(submission) -> str:
     """One sentence saying what happened to an upload."""
     name = submission.label or "Your model"
+    if getattr(submission, "duplicate", False):
+        return (f"This file is identical to your submission #{submission.pk} "
+                f"({submission.get_status_display().lower()}): no upload was used, its result "
+                f"is below.")
     if submission.status == Status.REJECTED:
         return f"{name} was rejected. {submission.error}"
     if submission.status == Status.FAILED:

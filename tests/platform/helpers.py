@@ -129,3 +129,14 @@ def scorecard(accuracy: float = 0.9, latency_ms: float = 2.0, size_bytes: int = 
     }
     card.update(extra)
     return card
+
+
+def distinct(model: bytes, n: int) -> bytes:
+    """The same model with another doc string: other bytes, the same behaviour. Uploads of bytes
+    identical to an earlier upload of the same student return that submission and use no quota,
+    so tests that count uploads send distinct files."""
+    import onnx
+
+    proto = onnx.load_from_string(model)
+    proto.doc_string = f"variant {n}"
+    return proto.SerializeToString()

@@ -14,7 +14,7 @@ from django.utils import timezone
 from submissions import lifecycle
 from submissions.models import Status, Submission
 from tests.evaluator.model_zoo import BAD_MODELS, GOOD_MODELS
-from tests.platform.helpers import client_for, scorecard
+from tests.platform.helpers import client_for, distinct, scorecard
 
 pytestmark = pytest.mark.django_db
 
@@ -73,35 +73,36 @@ def test_upload_refusals_speak_plainly(competition, closed, unlisted, make_user)
 
 def test_daily_quota_counts_accepted_but_not_failed_or_rejected(competition, make_user):
     ann = make_user("ann")
-    model = GOOD_MODELS["mnist_linear"]()
+    models = (distinct(GOOD_MODELS["mnist_linear"](), n) for n in range(100))
     assert upload(ann, BAD_MODELS["garbage_bytes"]()).json()["status"] == "rejected"
-    first = [upload(ann, model).json()["id"] for _ in range(3)]
-    refused = upload(ann, model)
+    first = [upload(ann, next(models)).json()["id"] for _ in range(3)]
+    refused = upload(ann, next(models))
     assert refused.status_code == 429
     assert "3 submissions for the last 24 hours" in refused.json()["detail"]
     assert refused.json()["retry_at"]
     # A platform failure gives the slot back.
     Submission.objects.filter(pk=first[0]).update(status=Status.FAILED)
-    assert upload(ann, model).status_code == 201
-    assert upload(ann, model).status_code == 429
+    assert upload(ann, next(models)).status_code == 201
+    assert upload(ann, next(models)).status_code == 429
     # The window rolls: a submission older than 24 hours no longer counts.
     Submission.objects.filter(pk=first[1]).update(created_at=timezone.now() - timedelta(hours=25))
-    assert upload(ann, model).status_code == 201
+    assert upload(ann, next(models)).status_code == 201
 
 
 def test_total_quota(competition, make_user):
     Track.objects.filter(competition=competition, slug="mnist").update(total_limit=2, daily_limit=9)
     ann = make_user("ann")
     model = GOOD_MODELS["mnist_linear"]()
-    assert [upload(ann, model).status_code for _ in range(3)] == [201, 201, 429]
-    assert "all 2 submissions" in upload(ann, model).json()["detail"]
+    assert [upload(ann, distinct(model, n)).status_code for n in range(3)] == [201, 201, 429]
+    assert "all 2 submissions" in upload(ann, distinct(model, 3)).json()["detail"]
 
 
 def test_rejected_uploads_have_their_own_cap(competition, make_user):
     ann = make_user("ann")
     bad = BAD_MODELS["garbage_bytes"]()
-    assert [upload(ann, bad).json()["status"] for _ in range(2)] == ["rejected", "rejected"]
-    refused = upload(ann, bad)
+    assert [upload(ann, bad + bytes([n])).json()["status"] for n in range(2)] == [
+        "rejected", "rejected"]
+    refused = upload(ann, bad + b"\x02")
     assert refused.status_code == 429 and "rejected uploads" in refused.json()["detail"]
     # ... which blocks good files too until the window passes: nobody floods the queue.
     assert upload(ann, GOOD_MODELS["mnist_linear"]()).status_code == 429

@@ -3,6 +3,7 @@ leaderboard's rows, tabs and chart, the student page and its upload form (the re
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import timedelta
 
@@ -15,16 +16,21 @@ from submissions import lifecycle
 from submissions.models import Status, Submission
 from submissions.services import submit
 from tests.evaluator.model_zoo import BAD_MODELS, GOOD_MODELS
-from tests.platform.helpers import scorecard
+from tests.platform.helpers import distinct, scorecard
 
 pytestmark = pytest.mark.django_db
+
+
+UPLOADS = itertools.count()
 
 
 def scored(competition, user, *, track="mnist", baseline=False, name="model.onnx",
            model="mnist_linear", **card) -> Submission:
     """A submission through the real upload service, then scored with ``card`` (no worker)."""
-    submission = submit(competition.tracks.get(slug=track), user, [GOOD_MODELS[model]()],
-                        label=name, as_baseline=baseline)
+    # Distinct bytes each time: an identical upload would return the earlier submission.
+    submission = submit(competition.tracks.get(slug=track), user,
+                        [distinct(GOOD_MODELS[model](), next(UPLOADS))], label=name,
+                        as_baseline=baseline)
     token = lifecycle.claim(submission.pk)
     lifecycle.record_scorecard(submission.pk, token, scorecard(**card))
     submission.refresh_from_db()
@@ -186,11 +192,11 @@ def test_upload_refusals_and_quota_are_told_in_words(competition, closed, make_u
     client = logged_in(ann)
     json_accept = {"HTTP_ACCEPT": "application/json"}
     model = GOOD_MODELS["mnist_linear"]()
-    for _ in range(3):  # the fixture's daily limit
+    for n in range(3):  # the fixture's daily limit
         assert client.post("/c/course/me/", {"track": "mnist", "file": SimpleUploadedFile(
-            "m.onnx", model)}, **json_accept).status_code == 201
+            "m.onnx", distinct(model, n))}, **json_accept).status_code == 201
     over = client.post("/c/course/me/", {"track": "mnist", "file": SimpleUploadedFile(
-        "m.onnx", model)}, **json_accept)
+        "m.onnx", distinct(model, 3))}, **json_accept)
     assert over.status_code == 429 and "submissions for the last 24 hours" in over.json()[
         "message"]
     shut = client.post("/c/over/me/", {"track": "mnist", "file": SimpleUploadedFile(
@@ -297,11 +303,12 @@ def test_form_uploads_share_the_apis_upload_rate(competition, make_user, monkeyp
         "m.onnx", model)}, **json_accept)
     assert first.status_code == 201
     api = client_for(ann).post("/api/submissions/", {
-        "file": SimpleUploadedFile("m.onnx", model), "competition": "course", "track": "mnist"},
+        "file": SimpleUploadedFile("m.onnx", distinct(model, 1)), "competition": "course",
+        "track": "mnist"},
         format="multipart")
     assert api.status_code == 201
     third = page.post("/c/course/me/", {"track": "mnist", "file": SimpleUploadedFile(
-        "m.onnx", model)}, **json_accept)
+        "m.onnx", distinct(model, 2))}, **json_accept)
     assert third.status_code == 429 and third.json()["message"].startswith(
         "Too many uploads in a short time")
     assert Submission.objects.filter(user=ann).count() == 2
@@ -415,7 +422,7 @@ def test_queued_submissions_show_their_place_and_an_estimated_wait(competition, 
     Submission.objects.filter(pk=done.pk).update(
         scoring_started_at=tz.now() - timedelta(seconds=100),
         finished_at=tz.now() - timedelta(seconds=60))
-    first, second = submit(track, ann, [model]), submit(track, ann, [model])
+    first, second = submit(track, ann, [model]), submit(track, ann, [distinct(model, 1)])
     bobs = submit(track, bob, [model])
     assert {s.status for s in (first, second, bobs)} == {Status.QUEUED}
     page = logged_in(bob).get("/c/course/me/panel/").content.decode()
@@ -455,3 +462,32 @@ def test_api_root_links_documentation_served_from_local_static_files(competition
     # The site's footer links the API and its documentation.
     footer = client.get("/").content.decode()
     assert 'href="/api/"' in footer and 'href="/api/docs/"' in footer
+
+
+def test_an_identical_upload_returns_the_earlier_submission_and_uses_no_upload(competition,
+                                                                               make_user):
+    ann, bob = make_user("ann"), make_user("bob")
+    client = logged_in(ann)
+    json_accept = {"HTTP_ACCEPT": "application/json"}
+    model = GOOD_MODELS["mnist_linear"]()
+
+    def post(name: str, data: bytes, who=client):
+        return who.post("/c/course/me/", {"track": "mnist", "file": SimpleUploadedFile(
+            name, data)}, **json_accept)
+
+    first = post("m.onnx", model)
+    assert first.status_code == 201
+    track = competition.tracks.get(slug="mnist")
+    from submissions import quotas
+    used = quotas.usage(track, ann).last_24h
+    again = post("renamed.onnx", model)  # same bytes, another name
+    assert again.json()["id"] == first.json()["id"]
+    assert "identical to your submission" in again.json()["message"]
+    assert quotas.usage(track, ann).last_24h == used
+    assert Submission.objects.filter(user=ann).count() == 1
+    # Another student's identical file, or another file of ann's, is a new submission.
+    assert post("m.onnx", model, logged_in(bob)).json()["id"] != first.json()["id"]
+    assert post("m2.onnx", distinct(model, 1)).json()["id"] != first.json()["id"]
+    # A platform failure was our fault: the same file then makes a new submission.
+    Submission.objects.filter(pk=first.json()["id"]).update(status=Status.FAILED)
+    assert post("m.onnx", model).json()["id"] != first.json()["id"]

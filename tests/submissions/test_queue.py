@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,7 +24,7 @@ from submissions.queue import (
 from submissions.rescoring import RescoreRefused, rescore_track
 from submissions.services import submit
 from tests.evaluator.model_zoo import GOOD_MODELS
-from tests.platform.helpers import client_for, scorecard
+from tests.platform.helpers import client_for, distinct, scorecard
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -94,8 +95,11 @@ def mnist(competition):
     return track
 
 
+UPLOADS = itertools.count()  # distinct bytes per upload: identical ones are one submission
+
+
 def upload(track, user) -> Submission:
-    submission = submit(track, user, [GOOD_MODELS["mnist_linear"]()])
+    submission = submit(track, user, [distinct(GOOD_MODELS["mnist_linear"](), next(UPLOADS))])
     assert submission.status == Status.QUEUED
     return submission
 

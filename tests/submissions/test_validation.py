@@ -13,6 +13,7 @@ from submissions import quotas, tasks, validation
 from submissions.models import Status, Submission
 from submissions.services import submit
 from tests.evaluator.model_zoo import BAD_MODELS, GOOD_MODELS
+from tests.platform.helpers import distinct
 
 pytestmark = pytest.mark.django_db
 
@@ -120,7 +121,7 @@ def test_beat_fails_a_check_out_of_tries_or_time_and_gives_the_slots_back(
     sent = sent_validations(monkeypatch)
     ann = make_user("ann")
     tries = submit(track, ann, [GOOD_MODELS["mnist_linear"]()])
-    old = submit(track, ann, [GOOD_MODELS["mnist_linear"]()])
+    old = submit(track, ann, [distinct(GOOD_MODELS["mnist_linear"](), 1)])
     for _ in range(settings.ARENA_VALIDATION_MAX_ATTEMPTS):
         assert validation.claim_validation(tries.pk) is not None
         age(tries, validation_started_at=settings.ARENA_VALIDATION_STUCK_AFTER_S + 5)
