@@ -149,7 +149,7 @@ def fill(students: int, submissions: int, seed: int = 0) -> dict:
 
 def _scored(track, owner, baseline: bool, index: int, rng: random.Random):
     """One submission and its score with plausible metrics (about 3% over a limit)."""
-    from leaderboards.ranking import over_limit_reasons, track_limits
+    from competitions.limits import over_limit_reasons, track_limits
 
     from submissions.models import Score, Status, Submission
 

@@ -7,8 +7,8 @@ message, a re-queue by the periodic task) can never both score or both write one
   → ``scoring``; the claim token is the new ``attempts`` value. While it runs, the worker's
   ``heartbeat`` touches the row.
 - ``record_scorecard``: ``scoring`` with that token → ``scored`` | ``over_limit`` | ``rejected``;
-  the ``Score`` row is unique per submission and the track's leaderboard is rebuilt in the same
-  transaction.
+  the ``Score`` row is unique per submission, and ``signals.scores_changed`` is sent in the same
+  transaction (the leaderboards app updates that student's rows there).
 - ``release_for_retry``: ``scoring`` with that token → ``queued`` (platform error, retried after a
   back-off) or ``failed`` once the retries are used up. Neither counts against the student's quota.
 
@@ -21,14 +21,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from competitions.limits import over_limit_reasons, track_limits
 from competitions.models import Track
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from leaderboards.ranking import over_limit_reasons, rebuild_track, track_limits
 
 from .models import Rescore, Score, Status, Submission
+from .signals import scores_changed
 
 # Statuses of a submission that holds a Score (what a re-score replaces).
 SCORED_STATUSES = (Status.SCORED, Status.OVER_LIMIT)
@@ -99,9 +100,15 @@ def record_scorecard(submission_id: int, token: int, card: dict,
         submission.finished_at = timezone.now()
         submission.save(update_fields=["status", "error", "finished_at", "updated_at"])
         if submission.status == Status.SCORED:
-            rebuild_track(track)
+            _scores_changed(track, submission)
         _rescore_if_moved(track, submission, score.hardware_class)
         return submission.status
+
+
+def _scores_changed(track: Track, submission: Submission) -> None:
+    # In this transaction, under the track's lock: the leaderboard moves with the score.
+    scores_changed.send(sender=Submission, track=track, submission_id=submission.pk,
+                        user_id=submission.user_id)
 
 
 def _rescore_if_moved(track: Track, submission: Submission, scored_on: str) -> None:
@@ -191,7 +198,7 @@ def record_rescore(rescore_id: int, token: int, card: dict,
             submission.error = "; ".join(score.over_limit)
             submission.save(update_fields=["status", "error", "updated_at"])
             _rescore_if_moved(track, submission, score.hardware_class)
-        rebuild_track(track)
+        _scores_changed(track, submission)
         return submission.status
 
 

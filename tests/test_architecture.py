@@ -74,3 +74,28 @@ def test_the_server_never_needs_the_framework(package: str) -> None:
 def test_web_and_api_do_not_import_each_other() -> None:
     assert "api" not in _imports_of("web")
     assert "web" not in _imports_of("api")
+
+
+def test_submissions_never_imports_leaderboards() -> None:
+    # One way: leaderboards reads submissions' rows and listens to its ``scores_changed`` signal.
+    assert "leaderboards" not in _imports_of("submissions")
+
+
+def test_the_ranking_rules_touch_no_database() -> None:
+    # leaderboards.rules is plain functions over plain data; the stored rows live in ranking.
+    rules = module_graph(lazy=True)["leaderboards.rules"]
+    assert rules <= {"competitions.limits"}, rules
+    assert "django" not in _third_party_imports_of_module("leaderboards.rules")
+    assert "django" not in _third_party_imports_of_module("competitions.limits")
+
+
+def _third_party_imports_of_module(module: str) -> set[str]:
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(project_modules()[module].read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+    return found

@@ -8,7 +8,7 @@ from django.db import models
 
 from submissions.models import Submission
 
-from .ranking import CATEGORY_LABELS, SPLIT_LABELS
+from .rules import CATEGORY_LABELS, SPLIT_LABELS
 
 
 class LeaderboardEntry(models.Model):

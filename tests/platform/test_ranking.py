@@ -4,18 +4,17 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from leaderboards.ranking import (
+from competitions.limits import Limits, over_limit_reasons
+from leaderboards.rules import (
     ACCURACY,
     EFFICIENCY,
     SIZE,
     SPEED,
     Candidate,
-    Limits,
     best_per_participant,
     dominates,
     intervals_overlap,
     is_eligible,
-    over_limit_reasons,
     pareto_front,
     rank_category,
     sort_key,
