@@ -18,6 +18,7 @@ and the outputs must match the framework's to 1e-4.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,19 +45,23 @@ class ExportError(ValueError):
 def export_onnx(model: Module, example_input: Tensor | np.ndarray, path: str | os.PathLike | None,
                 *, task: str | None = None, opset: int = DEFAULT_OPSET,
                 input_name: str = "input", output_name: str = "logits",
-                dynamic_axes: dict[int, str] | None = None, check: bool = True) -> onnx.ModelProto:
+                dynamic_axes: dict[int, str] | None = None, check: bool = True,
+                output_index: int | None = None) -> onnx.ModelProto:
     """Write ``model`` as an ONNX file at ``path`` (if given) and return the ``ModelProto``.
 
     ``example_input`` fixes every input dimension except the batch (axis 0, named ``N``) and any
     others named in ``dynamic_axes`` (e.g. ``{1: "T"}`` for a language model's context). With
     ``task`` (``"mnist"``, ``"cifar10"``, ``"tinygpt"``) the signature is checked against
     ``evaluator.tasks`` and the file must pass ``evaluator.validation.validate``.
+
+    A model whose forward returns a tuple (``logits, loss``; an RNN's ``output, h_n``) exports
+    one of its outputs: ``output_index`` (0 when not given, with a warning that says so).
     """
     example = example_input if isinstance(example_input, Tensor) else Tensor(example_input)
     axes = {0: BATCH_DIM, **(dynamic_axes or {})}
     if task is not None:
         _check_task_input(task, example)
-    output = _trace(model, example)
+    output = _trace(model, example, output_index)
     graph = GraphBuilder(model, example, output, opset, input_name, output_name, axes).build()
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="reference_models", ir_version=IR_VERSION)
@@ -64,13 +69,13 @@ def export_onnx(model: Module, example_input: Tensor | np.ndarray, path: str | o
     if task is not None:
         _validate_for_task(proto, task)
     if check:
-        _check_against_framework(model, example, proto)
+        _check_against_framework(model, example, proto, output_index)
     if path is not None:
         Path(path).write_bytes(proto.SerializeToString())
     return proto
 
 
-def _trace(model: Module, example: Tensor) -> Tensor:
+def _trace(model: Module, example: Tensor, output_index: int | None) -> Tensor:
     was_training = model.training
     model.eval()  # dropout off, batch norm on running statistics: the inference graph
     try:
@@ -78,8 +83,24 @@ def _trace(model: Module, example: Tensor) -> Tensor:
             output = model(example)
     finally:
         model.train(was_training)
+    return _pick_output(output, output_index, warn=True)
+
+
+def _pick_output(output: Any, output_index: int | None, *, warn: bool = False) -> Tensor:
+    """The one tensor the file computes: the output itself, or one element of a returned tuple."""
+    if isinstance(output, tuple | list):
+        index = 0 if output_index is None else output_index
+        if not -len(output) <= index < len(output):
+            raise ExportError(f"output_index={index}, but the model returns {len(output)} outputs")
+        if warn and output_index is None and len(output) > 1:
+            warnings.warn(f"the model returns a tuple of {len(output)}; export writes its first "
+                          f"element (pass output_index= to choose another)", stacklevel=3)
+        output = output[index]
+    elif output_index not in (None, 0, -1):
+        raise ExportError(f"output_index={output_index}, but the model returns one Tensor")
     if not isinstance(output, Tensor):
-        raise ExportError(f"the model's forward must return one Tensor, not {type(output).__name__}")
+        raise ExportError(f"the model's forward must return a Tensor (or a tuple of them), not "
+                          f"{type(output).__name__}")
     return output
 
 
@@ -377,7 +398,7 @@ def _setitem(b: GraphBuilder, t: Tensor) -> None:
     source, value = t._prev[0], t._prev[1]
     x, v = b.name(source), b.name(value)
     if t._attrs["mask"]:
-        if value.size != 1:
+        if value.data.size != 1:
             raise ExportError("export supports x[mask] = <one value> (a tensor of values would "
                               "depend on how many elements the mask picks)")
         v = b.node("Reshape", [v, b.ints([], "scalar")])
@@ -398,72 +419,78 @@ def _setitem(b: GraphBuilder, t: Tensor) -> None:
                           "the exported graph must work for any batch size")
     dims = range(1, source.ndim) if batch_free else range(source.ndim)
     # positions written, in C order over the selected part of the other dims
-    ranges = [np.arange(source.shape[d])[items[d]] for d in dims]
-    grid = np.stack([g.reshape(-1) for g in np.meshgrid(*[np.atleast_1d(r) for r in ranges],
-                                                         indexing="ij")], axis=-1)
-    selected = b.node("Expand", [v, b.node("Shape", [b.node("Identity", [x])])])
-    picked = np.zeros(source.shape, dtype=bool)
-    picked[tuple(items)] = True
+    ranges = [np.atleast_1d(np.arange(source.shape[d])[items[d]]) for d in dims]
+    grid = np.stack([g.reshape(-1) for g in np.meshgrid(*ranges, indexing="ij")], axis=-1)
+    updates = _broadcast_into(b, v, value, items, source)
     if batch_free:  # batch last: data [*rest, N], indices [M, ndim-1], updates [M, N]
         perm = [*range(1, source.ndim), 0]
         data = b.node("Transpose", [x], perm=perm)
-        updates = b.node("Transpose", [_broadcast_into(b, selected, v, value, items, source)],
-                         perm=perm)
+        updates = b.node("Transpose", [updates], perm=perm)
         updates = b.node("Reshape", [updates, b.ints([len(grid), -1], "updates_shape")])
         written = b.node("ScatterND", [data, b.ints(grid, "scatter_indices"), updates])
-        inverse = [source.ndim - 1, *range(source.ndim - 1)]
-        b.node("Transpose", [written], b.out(t), perm=inverse)
+        b.node("Transpose", [written], b.out(t), perm=[source.ndim - 1, *range(source.ndim - 1)])
     else:
-        updates = b.node("Reshape", [_broadcast_into(b, selected, v, value, items, source),
-                                     b.ints([len(grid)], "updates_shape")])
+        updates = b.node("Reshape", [updates, b.ints([len(grid)], "updates_shape")])
         b.node("ScatterND", [x, b.ints(grid, "scatter_indices"), updates], b.out(t))
 
 
-def _broadcast_into(b: GraphBuilder, _full: str, v: str, value: Tensor, items: list,
-                    source: Tensor) -> str:
-    """``value`` broadcast to the shape of the region ``source[items]`` keeping its dims (an int
-    item is a dim of size one), the batch taken from ``source`` at run time."""
-    region = b.node("Slice", [b.name(source),
-                              *_region_bounds(b, items, source)])
-    target = b.node("Shape", [region])
-    kept = [i for i, item in enumerate(items) if not isinstance(item, slice)]
-    if kept:  # value broadcasts against source[items], where int items drop their dim
-        v = b.node("Unsqueeze", [v, b.ints(_value_axes(value, items, source), "axes")]) \
-            if _value_axes(value, items, source) else v
-    return b.node("Expand", [v, target])
-
-
-def _region_bounds(b: GraphBuilder, items: list, source: Tensor) -> list[str]:
+def _broadcast_into(b: GraphBuilder, v: str, value: Tensor, items: list, source: Tensor) -> str:
+    """``value`` broadcast to the region ``source[items]`` with an int item kept as a dim of size
+    one (PyTorch broadcasts it against the region without those dims); the batch is read from
+    ``source`` at run time."""
     starts, ends, steps = [], [], []
     for d, item in enumerate(items):
         if isinstance(item, slice):
             start, stop, step = item.indices(source.shape[d])
             if d == 0 and item == slice(None):
-                start, stop = 0, INT64_MAX
+                stop = INT64_MAX  # the whole batch, whatever its size
+            elif step < 0 and stop < 0:
+                stop = -INT64_MAX
         else:
-            start, stop, step = int(item) % source.shape[d], int(item) % source.shape[d] + 1, 1
+            start, step = int(item) % source.shape[d], 1
+            stop = start + 1
         starts.append(start)
-        ends.append(stop if step > 0 or stop >= 0 else -INT64_MAX)
+        ends.append(stop)
         steps.append(step)
-    return [b.ints(starts, "starts"), b.ints(ends, "ends"), b.ints(list(range(len(items))), "axes"),
-            b.ints(steps, "steps")]
+    region = b.node("Slice", [b.name(source), b.ints(starts, "starts"), b.ints(ends, "ends"),
+                              b.ints(list(range(len(items))), "axes"), b.ints(steps, "steps")])
+    picks = [d for d, item in enumerate(items) if not isinstance(item, slice)]
+    selected_rank = len(items) - len(picks)
+    if value.ndim > selected_rank:
+        raise ExportError(f"export cannot assign a {value.ndim}-d value into a {selected_rank}-d "
+                          "region")
+    if picks:  # value to the region's rank: leading dims first, then the dims ints dropped
+        if value.ndim < selected_rank:
+            v = b.node("Unsqueeze", [v, b.ints(list(range(selected_rank - value.ndim)), "axes")])
+        v = b.node("Unsqueeze", [v, b.ints(picks, "axes")])
+    return b.node("Expand", [v, b.node("Shape", [region])])
 
 
-def _value_axes(value: Tensor, items: list, source: Tensor) -> list[int]:
-    """Where the dims dropped by int items go back into ``value`` (aligned from the right)."""
-    selected_rank = sum(isinstance(item, slice) for item in items)
-    if value.ndim == 0 or value.ndim < selected_rank and value.ndim <= 0:
-        return []
-    full_rank, axes = len(items), []
-    # value is aligned to the right of the selected (int-free) shape; rebuild the full-rank view
-    offset = full_rank - selected_rank
-    pos = 0
-    for d, item in enumerate(items):
-        if not isinstance(item, slice):
-            axes.append(d - offset + selected_rank - value.ndim + pos if False else d)
-        pos += 1
-    # value of rank r sits in the last r selected dims; pad it to the full selected rank first
-    return axes
+@register_translation("expand")
+def _expand(b: GraphBuilder, t: Tensor) -> None:
+    # Expand broadcasts both ways: a 1 where the source already has the size keeps the source's
+    # own (possibly dynamic) size, the batch included
+    source = t._prev[0]
+    own = (1,) * (t.ndim - source.ndim) + source.shape
+    target = [1 if have == want else want for have, want in zip(own, t.shape, strict=True)]
+    b.node("Expand", [b.name(source), b.ints(target, "expand_shape")], b.out(t))
+
+
+@register_translation("repeat")
+def _repeat(b: GraphBuilder, t: Tensor) -> None:
+    source, repeats = t._prev[0], list(t._attrs["repeats"])
+    x = b.name(source)
+    if len(repeats) > source.ndim:
+        x = b.node("Unsqueeze", [x, b.ints(list(range(len(repeats) - source.ndim)), "axes")])
+    b.node("Tile", [x, b.ints(repeats, "repeats")], b.out(t))
+
+
+@register_translation("flip")
+def _flip(b: GraphBuilder, t: Tensor) -> None:
+    axes = [a % t.ndim for a in t._attrs["axes"]]
+    n = len(axes)
+    b.node("Slice", [b.name(t._prev[0]), b.ints([-1] * n, "starts"), b.ints([-INT64_MAX] * n, "ends"),
+                     b.ints(axes, "axes"), b.ints([-1] * n, "steps")], b.out(t))
 
 
 @register_translation("softmax", "log_softmax")
@@ -600,6 +627,14 @@ def _conv2d(b: GraphBuilder, t: Tensor) -> None:
     b.node("Conv", b.inputs(t), b.out(t), kernel_shape=list(attrs["kernel_shape"]),
            strides=list(attrs["stride"]), pads=[ph, pw, ph, pw], group=attrs["groups"],
            dilations=[1, 1])
+
+
+@register_translation("conv_transpose2d")
+def _conv_transpose2d(b: GraphBuilder, t: Tensor) -> None:
+    (ph, pw), attrs = t._attrs["padding"], t._attrs
+    b.node("ConvTranspose", b.inputs(t), b.out(t), kernel_shape=list(t._prev[1].shape[2:]),
+           strides=list(attrs["stride"]), pads=[ph, pw, ph, pw],
+           output_padding=list(attrs["output_padding"]), dilations=[1, 1], group=1)
 
 
 @register_translation("max_pool2d", "avg_pool2d")
@@ -767,7 +802,8 @@ _FROZEN_HINT = (
     "Tensor operations for everything that depends on the input.")
 
 
-def _check_against_framework(model: Module, example: Tensor, proto: onnx.ModelProto) -> None:
+def _check_against_framework(model: Module, example: Tensor, proto: onnx.ModelProto,
+                             output_index: int | None = None) -> None:
     """Run the file in onnxruntime at two batch sizes; outputs must match the framework's."""
     import onnxruntime as ort
 
@@ -779,7 +815,8 @@ def _check_against_framework(model: Module, example: Tensor, proto: onnx.ModelPr
     try:
         for batch in batches:
             with no_grad():
-                expected = model(Tensor(batch, dtype=batch.dtype)).data
+                expected = _pick_output(model(Tensor(batch, dtype=batch.dtype)),
+                                        output_index).data
             try:
                 got = session.run(None, {session.get_inputs()[0].name: batch})[0]
             except Exception as error:  # onnxruntime raises its own exception types

@@ -496,7 +496,7 @@ class Tensor:
             raise RuntimeError(_LEAF_IN_PLACE)
         if is_tracing() or grad_on and (self.requires_grad or builtins.any(
                 t.requires_grad for t in others)):
-            return self._become(fn)
+            return self._become(fn, others)
         if kernel is not None:
             kernel(self.data)
         else:
@@ -509,7 +509,7 @@ class Tensor:
         self._version.value += 1
         return self
 
-    def _become(self, fn: Callable[[Tensor], Tensor]) -> Tensor:
+    def _become(self, fn: Callable[[Tensor], Tensor], others: Sequence[Tensor] = ()) -> Tensor:
         """In-place inside a graph: the tensor object becomes a new node computed from its old
         value (kept in a new node), as PyTorch rebases history."""
         if self._version.shared:
@@ -520,6 +520,7 @@ class Tensor:
         old.requires_grad, old._prev, old._op = self.requires_grad, self._prev, self._op
         old._attrs, old._backward = self._attrs, self._backward
         old._version, old._saved = self._version, self._saved
+        _rebase_references(others, self, old)
         result = fn(old)
         if result.shape != self.shape:
             raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the "
@@ -617,7 +618,8 @@ class Tensor:
         def kernel(x: np.ndarray) -> None:
             x[idx] = b.data
 
-        self._in_place((b,), lambda a: setitem(a, idx, b), kernel)
+        mask = (index,) if isinstance(index, Tensor) else ()
+        self._in_place((b, *mask), lambda a: setitem(a, index, b), kernel)
 
     # ----------------------------------------------------------------- methods mirroring torch
     def exp(self) -> Tensor:
@@ -1001,6 +1003,20 @@ def as_tensor(x: ArrayLike) -> Tensor:
 
 
 # ===================================================================== the graph
+def _rebase_references(roots: Sequence[Any], target: Tensor, old: Tensor) -> None:
+    """Ops that read ``target`` before it changed in place (``mask = y < 0; y[mask] = 0``) point
+    to its old value ``old``, so the graph after the change has no circle through ``target``."""
+    stack, seen = [t for t in roots if isinstance(t, Tensor) and t is not target], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if builtins.any(p is target for p in node._prev):
+            node._prev = tuple(old if p is target else p for p in node._prev)
+        stack.extend(p for p in node._prev if p is not old)
+
+
 def record_op(data: np.ndarray, parents: Sequence[Tensor], op: str, backward: Backward,
               **attrs: Any) -> Tensor:
     """Wrap an op's result; remember its parents and backward when a gradient or export needs it."""
@@ -1238,7 +1254,7 @@ def clamp(a: Tensor, min: ArrayLike | None = None, max: ArrayLike | None = None)
             inside &= a.data <= high
         return (g * inside,)
 
-    return record_op(out, (a,), "clamp", backward)
+    return record_op(out, (a,), "clamp", backward, low=low, high=high)
 
 
 def equal(a: Tensor, b: Tensor) -> bool:
@@ -1436,7 +1452,8 @@ def prod(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
         gg = g if keepdim and dim is not None else np.expand_dims(g, axis)
         return ((gg * others).reshape(a.shape),)
 
-    return record_op(np.asarray(out), (a,), "prod", backward)
+    return record_op(np.asarray(out), (a,), "prod", backward, axis=None if dim is None else axis,
+                     keepdim=keepdim and dim is not None)
 
 
 def cumsum(a: Tensor, dim: int) -> Tensor:
@@ -1648,7 +1665,11 @@ def getitem(a: Tensor, index: Any) -> Tensor:
 
 def setitem(a: Tensor, index: Any, value: Tensor) -> Tensor:
     """``a`` with ``a[index] = value`` (out of place; ``Tensor.__setitem__`` is the in-place
-    spelling): the gradient reaches ``value`` from the positions it was written to."""
+    spelling): the gradient reaches ``value`` from the positions it was written to.
+
+    A boolean mask tensor (``x[x < 0] = 0``) stays a parent, so an exported graph computes it."""
+    mask = index if isinstance(index, Tensor) and index.dtype == np.bool_ else None
+    index = _index_data(index)
     out = a.data.copy()
     out[index] = value.data
 
@@ -1656,9 +1677,10 @@ def setitem(a: Tensor, index: Any, value: Tensor) -> Tensor:
         ga = g.copy()
         ga[index] = 0
         gv = unbroadcast(np.asarray(g[index]), value.shape) if value.requires_grad else None
-        return ga, gv
+        return (ga, gv) if mask is None else (ga, gv, None)
 
-    return record_op(out, (a, value), "setitem", backward, index=index)
+    parents = (a, value) if mask is None else (a, value, mask)
+    return record_op(out, parents, "setitem", backward, index=index, mask=mask is not None)
 
 
 def gather(a: Tensor, dim: int, index: ArrayLike) -> Tensor:

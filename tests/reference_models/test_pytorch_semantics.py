@@ -301,12 +301,31 @@ def test_max_values_export_computes_the_indices_instead_of_freezing_them(tmp_pat
         np.testing.assert_allclose(got, model(other).data, rtol=1e-5, atol=1e-6)
 
 
-def test_sorting_in_an_exported_model_is_a_clear_error(tmp_path: Path) -> None:
+def test_an_op_without_a_translation_is_a_clear_export_error(tmp_path: Path) -> None:
+    # sort/topk export now (tests/reference_models/test_export_ops.py); logsumexp does not yet
     from reference_models.export import ExportError
 
-    class Sorted(nn.Module):
+    class LogSumExp(nn.Module):
         def forward(self, x: rm.Tensor) -> rm.Tensor:
-            return x.sort(1).values
+            return rm.logsumexp(x, 1)
 
-    with pytest.raises(ExportError, match="argsort"):
-        rm.export_onnx(Sorted(), rm.randn(2, 3), tmp_path / "sorted.onnx")
+    with pytest.raises(ExportError, match="'logsumexp'.*register_translation"):
+        rm.export_onnx(LogSumExp(), rm.randn(2, 3), tmp_path / "lse.onnx")
+
+
+def test_values_read_before_an_in_place_change_keep_their_gradient() -> None:
+    # (y * 2) and the mask read y before it changed: their gradients go to the old value, as in
+    # PyTorch (this used to close a circle through y)
+    torch = pytest.importorskip("torch")
+    data = np.arange(6, dtype=np.float32).reshape(2, 3) - 2
+
+    def program(lib, x):
+        y = x * 3
+        y[:, 0] = (y * 2).sum()
+        y[y < 0] = 0.5
+        return (y * y).sum()
+
+    ours, theirs = rm.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    program(rm, ours).backward()
+    program(torch, theirs).backward()
+    np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-6)
