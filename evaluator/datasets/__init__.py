@@ -1,5 +1,6 @@
 """The datasets of the built-in tasks: read the official formats, prepare cached arrays with a
-SHA-256 manifest, and the fixed public/private halves of each hidden set (SPEC §2).
+SHA-256 manifest, and the fixed public/private halves of each hidden set (SPEC §2); an
+instructor's own hidden sets imported under a name (``import_hidden_set``).
 
 Typical use::
 
@@ -17,6 +18,7 @@ from evaluator.datasets.errors import (
     DatasetSourceMissing,
     DownloadError,
 )
+from evaluator.datasets.hidden_sets import import_hidden_set
 from evaluator.datasets.importer import import_from
 from evaluator.datasets.readers import (
     decode_ids,
@@ -32,10 +34,15 @@ from evaluator.datasets.store import (
     SPLITS,
     HiddenSet,
     as_model_input,
+    check_hidden_set_name,
     dataset_sha256,
     default_data_dir,
+    hidden_set_entry,
+    hidden_set_present,
+    hidden_sets,
     load_hidden,
     load_train,
+    load_train_sample,
     prepared_entry,
     read_manifest,
     save_prepared,
@@ -53,14 +60,20 @@ __all__ = [
     "DownloadError",
     "HiddenSet",
     "as_model_input",
+    "check_hidden_set_name",
     "dataset_sha256",
     "decode_ids",
     "default_data_dir",
     "encode_text",
     "fetch",
+    "hidden_set_entry",
+    "hidden_set_present",
+    "hidden_sets",
     "import_from",
+    "import_hidden_set",
     "load_hidden",
     "load_train",
+    "load_train_sample",
     "prepared_entry",
     "read_cifar10_binary",
     "read_idx",

@@ -1,4 +1,5 @@
-"""``python -m evaluator datasets fetch|import|info``: prepare and inspect the datasets.
+"""``python -m evaluator datasets fetch|import|info``: prepare and inspect the datasets, and
+import an instructor's own hidden set (``import --name NAME --task TASK --from PATH``).
 
 Errors (no network, missing or malformed source files, bad checksums) print one line and exit 2.
 """
@@ -15,9 +16,11 @@ from rich.table import Table
 
 from evaluator.datasets.downloads import fetch
 from evaluator.datasets.errors import DatasetError
+from evaluator.datasets.hidden_sets import FORMATS, import_hidden_set
 from evaluator.datasets.importer import import_from
 from evaluator.datasets.store import (
     default_data_dir,
+    hidden_sets,
     prepared_entry,
     resolve_data_dir,
     verify_prepared,
@@ -48,9 +51,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     imported = commands.add_parser(
         "import", parents=[data_dir, task],
-        help="prepare from a local copy laid out like ../shared/datasets/",
+        help="prepare from a local copy laid out like ../shared/datasets/, or (with --name) "
+             "import an instructor's own hidden set",
     )
-    imported.add_argument("--from", dest="source", type=Path, required=True, metavar="DIR")
+    imported.add_argument("--from", dest="source", type=Path, required=True, metavar="PATH")
+    imported.add_argument(
+        "--name", default=None,
+        help="import PATH as the hidden set NAME of one --task (a track names it); not public "
+             "unless --public")
+    imported.add_argument("--labels", type=Path, default=None,
+                          help="with --name and an IDX image file: its IDX labels file")
+    imported.add_argument("--format", dest="fmt", choices=FORMATS, default="auto",
+                          help="with --name: folder, idx, cifar or text (default: from PATH)")
+    imported.add_argument("--public", action="store_true",
+                          help="with --name: the set's labels are public (the leaderboard says so)")
     info = commands.add_parser("info", parents=[data_dir], help="show what is prepared")
     info.add_argument(
         "--verify", action="store_true", help="recompute every prepared file's SHA-256"
@@ -105,6 +119,19 @@ def _info_table(data_dir: Path, verify: bool = False) -> tuple[Table, list[str],
             f"{counts['public']:,} / {counts['private']:,}", entry["sha256"][:12],
         )
         notes.append(f"{name}: {data_dir / name}  sha256 {entry['sha256']}")
+    for name, entry in sorted(hidden_sets(data_dir).items()):
+        counts = entry["counts"]
+        state = "yes"
+        if verify:
+            ok = _verified(name, data_dir)
+            intact &= ok
+            state = "verified" if ok else "CHANGED"
+        table.add_row(
+            f"{name} ({entry['task']}, {'public' if entry.get('public') else 'hidden'})", state,
+            "-", f"{counts['test']:,}", f"{counts['public']:,} / {counts['private']:,}",
+            entry["sha256"][:12],
+        )
+        notes.append(f"{name}: {data_dir / name}  sha256 {entry['sha256']}")
     notes.append("counts are images, and characters for tinygpt")
     if not intact:
         notes.append("a prepared file no longer matches its SHA-256 in the manifest: prepare the "
@@ -121,6 +148,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         for note in notes:
             console.print(note, soft_wrap=True)
         return 0 if intact else USAGE_ERROR
+    if args.command == "import" and args.name is not None:
+        return _import_hidden_set(args, console, data_dir)
     if args.command == "fetch":
         results = fetch(data_dir, args.tasks)
     else:
@@ -131,6 +160,25 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(
             f"not found in {args.source}, so not imported: {', '.join(skipped)}", soft_wrap=True
         )
+    return 0
+
+
+def _import_hidden_set(args: argparse.Namespace, console: Console, data_dir: Path) -> int:
+    if not args.tasks or len(args.tasks) != 1:
+        print("error: --name imports one hidden set: give its task with one --task",
+              file=sys.stderr)
+        return USAGE_ERROR
+    result = import_hidden_set(args.name, args.tasks[0], args.source, data_dir,
+                               labels=args.labels, fmt=args.fmt, public=args.public)
+    counts = result["counts"]
+    unit = "characters" if TASKS[result["task"]].is_language_model else "images"
+    console.print(
+        f"{result['name']} ({result['task']}, {result['format']}): {counts['test']:,} {unit} "
+        f"({counts['public']:,} public / {counts['private']:,} private half), "
+        f"{'PUBLIC labels' if result['public'] else 'hidden (not public)'}, "
+        f"sha256 {result['sha256']}, {result['seconds']:.1f} s", soft_wrap=True)
+    console.print(f"prepared in {data_dir}; import it the same way on every scoring worker and "
+                  f"set the track's hidden set to {result['name']!r}", soft_wrap=True)
     return 0
 
 

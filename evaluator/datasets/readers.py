@@ -108,7 +108,7 @@ def _iter_tar_files(path: Path) -> Iterator[tuple[str, bytes]]:
         raise DatasetFormatError(f"{path} is not a readable tar archive ({error})") from None
 
 
-def _cifar_records(name: str, raw: bytes) -> tuple[np.ndarray, np.ndarray]:
+def cifar_records(name: str, raw: bytes) -> tuple[np.ndarray, np.ndarray]:
     if len(raw) == 0 or len(raw) % CIFAR_RECORD_BYTES:
         raise DatasetFormatError(
             f"{name} is truncated or not a CIFAR-10 batch: {len(raw)} bytes is not a whole number "
@@ -134,17 +134,20 @@ def read_cifar10_binary(source: str | os.PathLike) -> dict[str, tuple[np.ndarray
     missing = sorted(wanted - set(found))
     if missing:
         raise DatasetFormatError(f"{source} is missing the CIFAR-10 batches {', '.join(missing)}")
-    train = [_cifar_records(f"{source}:{n}", found[n]) for n in CIFAR_TRAIN_BATCHES]
+    train = [cifar_records(f"{source}:{n}", found[n]) for n in CIFAR_TRAIN_BATCHES]
     return {
         "train": (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train])),
-        "test": _cifar_records(f"{source}:{CIFAR_TEST_BATCH}", found[CIFAR_TEST_BATCH]),
+        "test": cifar_records(f"{source}:{CIFAR_TEST_BATCH}", found[CIFAR_TEST_BATCH]),
     }
 
 
-def _image_entry(name: str) -> tuple[str, str, str] | None:
+def _image_entry(name: str, flat: bool = False) -> tuple[str, str, str] | None:
     """(split, class, file) for an image path ending ``<split>/<class>/<file>``; None to skip it
-    (not an image, a hidden file such as macOS ``._x.jpg``, or too shallow)."""
+    (not an image, a hidden file such as macOS ``._x.jpg``, or too shallow). ``flat``: paths
+    ``<class>/<file>`` are split ``test``."""
     parts = Path(name).parts
+    if flat and len(parts) == 2:
+        parts = ("test", *parts)
     if len(parts) < 3 or not parts[-1].lower().endswith(IMAGE_SUFFIXES):
         return None
     if any(part.startswith(".") for part in parts[-3:]):
@@ -163,14 +166,14 @@ def _decode_image(name: str, blob: bytes, mode: str) -> np.ndarray:
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
 
 
-def _collect_images(source: Path) -> dict[tuple[str, str, str], bytes]:
+def _collect_images(source: Path, flat: bool = False) -> dict[tuple[str, str, str], bytes]:
     if source.is_dir():
         files = (p for p in source.rglob("*") if p.is_file())
-        entries = ((_image_entry(str(p.relative_to(source))), p) for p in files)
+        entries = ((_image_entry(str(p.relative_to(source)), flat), p) for p in files)
         return {key: p.read_bytes() for key, p in entries if key is not None}
     if not source.exists():
         raise DatasetSourceMissing(f"{source} does not exist")
-    entries = ((_image_entry(name), blob) for name, blob in _iter_tar_files(source))
+    entries = ((_image_entry(name, flat), blob) for name, blob in _iter_tar_files(source))
     return {key: blob for key, blob in entries if key is not None}
 
 
@@ -191,16 +194,17 @@ def read_image_folder(
     *,
     classes: tuple[str, ...] | None = None,
     mode: str = "RGB",
+    flat: bool = False,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Images laid out as ``<split>/<class>/<file>.jpg|png``, in a folder or a (compressed) tarball.
 
     Returns ``{split: (images uint8 [N,C,H,W], labels int64 [N])}``, images ordered by class then
     file name. A label is the class folder's index in ``classes`` (the sorted folder names when
     ``classes`` is None). ``mode`` is the Pillow mode to convert to ("RGB" or "L"). All images must
-    have the same size.
+    have the same size. ``flat``: images laid out ``<class>/<file>`` come back as split ``test``.
     """
     source = Path(source)
-    blobs = _collect_images(source)
+    blobs = _collect_images(source, flat)
     if not blobs:
         raise DatasetFormatError(f"{source} holds no <split>/<class>/*.jpg or *.png images")
     labels_of = _class_labels(source, blobs, classes)

@@ -49,3 +49,30 @@ def text_split_segments(count: int = TEXT_SEGMENTS, seed: int = SPLIT_SEED) -> d
 def indices_sha256(indices: np.ndarray) -> str:
     """SHA-256 of indices as little-endian int64: what the manifest records for each split."""
     return hashlib.sha256(np.asarray(indices, dtype="<i8").tobytes()).hexdigest()
+
+
+# The fixed sample of the public training data every scored model is measured on: the first
+# TRAIN_SAMPLE_IMAGES of a seeded permutation of the training images, or, for the language model,
+# TRAIN_SAMPLE_SEGMENTS contiguous pieces of TRAIN_SAMPLE_CHARS characters spread evenly over the
+# first TRAIN_TEXT_FRACTION of the training text (the recipes hold the end of the text out for
+# validation, so it is not training data for them).
+TRAIN_SAMPLE_SEED = 20261202
+TRAIN_SAMPLE_IMAGES = 2000
+TRAIN_SAMPLE_SEGMENTS = 16
+TRAIN_SAMPLE_CHARS = 2048
+TRAIN_TEXT_FRACTION = 0.85
+
+
+def image_sample_indices(train_count: int, size: int = TRAIN_SAMPLE_IMAGES) -> np.ndarray:
+    """Training-image indices of the fixed sample (sorted, so a memory map reads them in order)."""
+    size = min(size, train_count)
+    return np.sort(seeded_permutation(train_count, TRAIN_SAMPLE_SEED)[:size])
+
+
+def text_sample_bounds(train_length: int, segments: int = TRAIN_SAMPLE_SEGMENTS,
+                       chars: int = TRAIN_SAMPLE_CHARS) -> np.ndarray:
+    """``[segments, 2]`` (start, end) of the training-text sample: equal pieces, evenly spaced."""
+    usable = int(train_length * TRAIN_TEXT_FRACTION)
+    chars = min(chars, max(1, usable // segments))
+    starts = (np.arange(segments, dtype=np.int64) * (usable - chars)) // max(1, segments - 1)
+    return np.stack([starts, starts + chars], axis=1)

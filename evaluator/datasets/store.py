@@ -22,6 +22,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -33,12 +34,14 @@ from evaluator.datasets.errors import DatasetError, DatasetNotPrepared
 from evaluator.datasets.readers import encode_text
 from evaluator.datasets.splits import (
     SPLIT_SEED,
+    image_sample_indices,
     image_split_indices,
     indices_sha256,
+    text_sample_bounds,
     text_segment_bounds,
     text_split_segments,
 )
-from evaluator.tasks import TINYGPT_TRAIN_FRACTION, TINYGPT_VOCABULARY, get_task
+from evaluator.tasks import TASKS, TINYGPT_TRAIN_FRACTION, TINYGPT_VOCABULARY, get_task
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -96,11 +99,12 @@ def _manifest_lock(data_dir: Path):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _write_manifest(data_dir: Path, task: str, entry: dict) -> None:
-    """Set the task's manifest entry (call with the manifest lock held)."""
+def _write_manifest(data_dir: Path, name: str, entry: dict, section: str = "tasks") -> None:
+    """Set the manifest entry of a task's standard set (``tasks``) or of an imported hidden set
+    (``sets``); call with the manifest lock held."""
     manifest = read_manifest(data_dir)
     manifest["format"] = MANIFEST_FORMAT
-    manifest.setdefault("tasks", {})[task] = entry
+    manifest.setdefault(section, {})[name] = entry
     fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".manifest.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(manifest, handle, indent=2, sort_keys=True)
@@ -109,10 +113,12 @@ def _write_manifest(data_dir: Path, task: str, entry: dict) -> None:
     os.replace(tmp, data_dir / MANIFEST)
 
 
-def _commit(task: str, data_dir: Path, arrays: dict[str, np.ndarray], entry: dict) -> None:
+def commit(task: str, data_dir: Path, arrays: dict[str, np.ndarray], entry: dict,
+            section: str = "tasks") -> None:
     """Write the arrays to a staging folder, then (under the manifest lock, so two processes
-    preparing at once cannot interleave) swap it in for the task's folder and record it in the
-    manifest: a reader never sees a half-written task."""
+    preparing at once cannot interleave) swap it in for the folder ``task`` (a task, or the name
+    of an imported hidden set, ``section="sets"``) and record it in the manifest: a reader never
+    sees a half-written set."""
     data_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=data_dir, prefix=f".{task}.staging-"))
     os.chmod(staging, 0o755)  # mkdtemp makes it private; a sandboxed scorer may run as another user
@@ -122,7 +128,7 @@ def _commit(task: str, data_dir: Path, arrays: dict[str, np.ndarray], entry: dic
             np.save(staging / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
             files[f"{name}.npy"] = file_sha256(staging / f"{name}.npy")
         entry.update(
-            task=task,
+            task=entry.get("task", task),
             files=files,
             sha256=combined_sha256(files),
             split_seed=SPLIT_SEED,
@@ -133,12 +139,12 @@ def _commit(task: str, data_dir: Path, arrays: dict[str, np.ndarray], entry: dic
             if final.exists():
                 shutil.rmtree(final)
             os.replace(staging, final)
-            _write_manifest(data_dir, task, entry)
+            _write_manifest(data_dir, task, entry, section)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _check_images(task: str, what: str, inputs: np.ndarray, labels: np.ndarray) -> None:
+def check_images(task: str, what: str, inputs: np.ndarray, labels: np.ndarray) -> None:
     spec = get_task(task)
     if spec.is_language_model:
         raise ValueError(f"{task} is a language-model task; use save_prepared_text")
@@ -168,8 +174,8 @@ def save_prepared(
     the hidden set, split into public and private halves with ``SPLIT_SEED``."""
     train_labels = np.asarray(train_labels).astype(np.int64)
     test_labels = np.asarray(test_labels).astype(np.int64)
-    _check_images(task, "training", train_inputs, train_labels)
-    _check_images(task, "test", test_inputs, test_labels)
+    check_images(task, "training", train_inputs, train_labels)
+    check_images(task, "test", test_inputs, test_labels)
     halves = image_split_indices(len(test_inputs))
     arrays = {
         "train_inputs": train_inputs,
@@ -191,7 +197,7 @@ def save_prepared(
         },
         "source": source or {},
     }
-    _commit(task, resolve_data_dir(data_dir), arrays, entry)
+    commit(task, resolve_data_dir(data_dir), arrays, entry)
 
 
 def save_prepared_text(
@@ -217,7 +223,7 @@ def save_prepared_text(
         "vocabulary": TINYGPT_VOCABULARY,
         "source": source or {},
     }
-    _commit("tinygpt", resolve_data_dir(data_dir), arrays, entry)
+    commit("tinygpt", resolve_data_dir(data_dir), arrays, entry)
 
 
 def prepared_entry(task: str, data_dir: str | os.PathLike | None = None) -> dict:
@@ -238,8 +244,9 @@ def prepared_entry(task: str, data_dir: str | os.PathLike | None = None) -> dict
 
 def verify_prepared(task: str, data_dir: str | os.PathLike | None = None) -> str:
     """Recompute the SHA-256 of every prepared file of ``task``; the dataset SHA-256 when all match,
-    a ``DatasetError`` naming the first file that changed otherwise."""
-    entry = prepared_entry(task, data_dir)
+    a ``DatasetError`` naming the first file that changed otherwise. ``task`` may also name an
+    imported hidden set."""
+    entry = hidden_set_entry(task, data_dir)
     root = resolve_data_dir(data_dir)
     for name, expected in sorted(entry["files"].items()):
         if file_sha256(root / task / name) != expected:
@@ -254,9 +261,69 @@ def _load(root: Path, task: str, name: str, mmap: bool) -> np.ndarray:
     return np.load(root / task / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
-def dataset_sha256(task: str, data_dir: str | os.PathLike | None = None) -> str:
-    """The prepared dataset's SHA-256 (recorded in every scorecard for provenance)."""
+def dataset_sha256(task: str, data_dir: str | os.PathLike | None = None,
+                   hidden_set: str | None = None) -> str:
+    """The prepared dataset's SHA-256 (recorded in every scorecard for provenance); with
+    ``hidden_set``, that of the imported set the task is scored on."""
+    if hidden_set and hidden_set != task:
+        return hidden_set_entry(hidden_set, data_dir, task)["sha256"]
     return prepared_entry(task, data_dir)["sha256"]
+
+
+# An imported hidden set's name: lower-case letters, digits, '-' and '_' (it is a folder name).
+HIDDEN_SET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
+
+
+def check_hidden_set_name(name: str) -> str:
+    """``name`` if it can name an imported hidden set; a ``ValueError`` saying why not."""
+    if not isinstance(name, str) or not HIDDEN_SET_NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} cannot name a hidden set: use 1 to 48 lower-case letters, digits, '-' or "
+            "'_', starting with a letter or digit"
+        )
+    if name in TASKS:
+        raise ValueError(f"{name!r} is the name of the standard {name} set; choose another name")
+    return name
+
+
+def hidden_set_entry(name: str, data_dir: str | os.PathLike | None = None,
+                     task: str | None = None) -> dict:
+    """The manifest entry of the hidden set ``name``: a task's name for its standard (public) set,
+    or an imported set's. ``DatasetNotPrepared`` (saying what to run) when it is not in
+    ``data_dir``; a ``ValueError`` when it belongs to another task than ``task``."""
+    if name in TASKS:
+        entry = dict(prepared_entry(name, data_dir))
+        entry.setdefault("public", True)
+        entry.setdefault("name", name)
+    else:
+        check_hidden_set_name(name)
+        root = resolve_data_dir(data_dir)
+        entry = read_manifest(root).get("sets", {}).get(name)
+        if entry is None or not all((root / name / f).exists() for f in entry["files"]):
+            where = "" if data_dir is None else f" --data-dir {root}"
+            raise DatasetNotPrepared(
+                f"the hidden set {name!r} is not prepared in {root}: import it there with "
+                f"`python -m evaluator datasets import --name {name} --task TASK --from PATH"
+                f"{where}`"
+            )
+    if task is not None and entry["task"] != task:
+        raise ValueError(f"the hidden set {name!r} is a {entry['task']} set, not a {task} set")
+    return entry
+
+
+def hidden_set_present(name: str, data_dir: str | os.PathLike | None = None) -> bool:
+    """Whether the hidden set ``name`` (a task's standard set, or an imported one) is prepared in
+    ``data_dir``: one manifest read, no hashing."""
+    try:
+        hidden_set_entry(name, data_dir)
+    except (DatasetError, ValueError):
+        return False
+    return True
+
+
+def hidden_sets(data_dir: str | os.PathLike | None = None) -> dict[str, dict]:
+    """The manifest entries of the imported hidden sets of ``data_dir``, by name."""
+    return dict(read_manifest(data_dir).get("sets", {}))
 
 
 def load_train(
@@ -294,25 +361,46 @@ class HiddenSet:
         return sum(len(segment) for segment in self.segments)
 
 
-def load_hidden(task: str, split: str, data_dir: str | os.PathLike | None = None) -> HiddenSet:
-    """A split (``public``, ``private`` or ``all``) of a task's hidden set."""
+def load_hidden(task: str, split: str, data_dir: str | os.PathLike | None = None,
+                hidden_set: str | None = None) -> HiddenSet:
+    """A split (``public``, ``private`` or ``all``) of a task's hidden set: its standard set, or
+    the imported set ``hidden_set`` (which must be a set of ``task``)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; the splits are: {', '.join(SPLITS)}")
-    entry = prepared_entry(task, data_dir)
+    get_task(task)
+    folder = hidden_set or task
+    entry = hidden_set_entry(folder, data_dir, task)
     root = resolve_data_dir(data_dir)
     if not get_task(task).is_language_model:
         prefix = "test" if split == "all" else split
-        inputs = _load(root, task, f"{prefix}_inputs", mmap=True)
-        labels = _load(root, task, f"{prefix}_labels", mmap=True)
+        inputs = _load(root, folder, f"{prefix}_inputs", mmap=True)
+        labels = _load(root, folder, f"{prefix}_labels", mmap=True)
         return HiddenSet(task, split, inputs, labels, (), entry["sha256"])
-    ids = _load(root, task, "test_ids", mmap=True)
+    ids = _load(root, folder, "test_ids", mmap=True)
     if split == "all":
         segments = (ids,)
     else:
-        bounds = _load(root, task, "segments", mmap=False)
-        chosen = _load(root, task, f"{split}_segments", mmap=False)
+        bounds = _load(root, folder, "segments", mmap=False)
+        chosen = _load(root, folder, f"{split}_segments", mmap=False)
         segments = tuple(ids[bounds[s, 0] : bounds[s, 1]] for s in chosen)
     return HiddenSet(task, split, None, None, segments, entry["sha256"])
+
+
+def load_train_sample(task: str, data_dir: str | os.PathLike | None = None) -> HiddenSet:
+    """The fixed sample of ``task``'s public training data that every scored model is also
+    measured on (``evaluator.train_gap``), in the shape of a ``HiddenSet`` (split ``train``)."""
+    entry = prepared_entry(task, data_dir)
+    root = resolve_data_dir(data_dir)
+    if get_task(task).is_language_model:
+        ids = _load(root, task, "train_ids", mmap=True)
+        bounds = text_sample_bounds(len(ids))
+        segments = tuple(np.array(ids[a:b]) for a, b in bounds)
+        return HiddenSet(task, "train", None, None, segments, entry["sha256"])
+    inputs = _load(root, task, "train_inputs", mmap=True)
+    labels = _load(root, task, "train_labels", mmap=True)
+    chosen = image_sample_indices(len(labels))
+    return HiddenSet(task, "train", np.array(inputs[chosen]), np.array(labels[chosen]), (),
+                     entry["sha256"])
 
 
 def as_model_input(task: str, inputs: np.ndarray) -> np.ndarray:
