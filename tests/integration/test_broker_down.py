@@ -103,8 +103,9 @@ def test_the_page_answers_saved_without_a_server_error(competition, make_user, d
     client.force_login(ann)
     point = point_celery_at(dead_broker)
     try:
-        for accept in ("application/json", "text/html"):
-            model = SimpleUploadedFile("model.onnx", GOOD_MODELS["mnist_linear"]())
+        for n, accept in enumerate(("application/json", "text/html")):
+            model = SimpleUploadedFile("model.onnx",
+                                       helpers.distinct(GOOD_MODELS["mnist_linear"](), n))
             started = time.monotonic()
             response = client.post("/c/course/me/", {"track": "mnist", "file": model},
                                    HTTP_ACCEPT=accept, follow=True)

@@ -4,6 +4,8 @@ through the API, the real evaluator on the real MNIST with the quick latency pro
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from competitions.services import create_competition
 from hardware.models import HardwareClass
@@ -35,10 +37,15 @@ def validator(worker_env, tmp_path):
 CLASS_A, CLASS_B = "h3a-test-a", "h3a-test-b"
 
 
+UPLOADS = itertools.count()
+
+
 def upload(user, competition_slug: str = "course") -> int:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    data = {"file": SimpleUploadedFile("model.onnx", GOOD_MODELS["mnist_linear"]()),
+    # Distinct bytes per upload: an identical upload is the earlier submission.
+    model = helpers.distinct(GOOD_MODELS["mnist_linear"](), next(UPLOADS))
+    data = {"file": SimpleUploadedFile("model.onnx", model),
             "competition": competition_slug, "track": "mnist"}
     response = client_for(user).post("/api/submissions/", data, format="multipart")
     assert response.status_code == 201, response.content

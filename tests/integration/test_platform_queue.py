@@ -175,13 +175,16 @@ def test_concurrent_uploads_stop_exactly_at_the_quota(competition, make_user, se
         track.save()
         ann = make_user("ann")
         model = GOOD_MODELS["mnist_linear"]()
+        lock, variants = threading.Lock(), iter(range(100))
         start = threading.Barrier(8)
         outcomes: list[str] = []
 
         def one_upload():
             try:
                 start.wait()
-                submit(track, ann, [model])
+                with lock:  # distinct bytes: an identical upload is the earlier submission
+                    data = helpers.distinct(model, next(variants))
+                submit(track, ann, [data])
                 outcomes.append("accepted")
             except QuotaExceeded:
                 outcomes.append("refused")
@@ -254,10 +257,11 @@ def test_concurrent_invalid_uploads_stop_exactly_at_the_rejected_cap(competition
                 start.wait()
                 while True:
                     with lock:
-                        if next(remaining, None) is None:
+                        n = next(remaining, None)
+                        if n is None:
                             return
-                    try:
-                        submit(track, ann, [garbage])
+                    try:  # distinct bytes: an identical upload is the earlier submission
+                        submit(track, ann, [garbage + n.to_bytes(2, "big")])
                         outcomes.append("accepted")
                     except QuotaExceeded as exc:
                         outcomes.append("refused")
