@@ -62,8 +62,10 @@ def usage(track: Track, user, now: datetime | None = None) -> Usage:
                  row["oldest_rejected"], row["pending"])
 
 
-def check(track: Track, used: Usage) -> None:
-    """Raise ``QuotaExceeded`` when one more upload would pass any of the track's limits."""
+def check(track: Track, used: Usage, extra: int = 0) -> None:
+    """Raise ``QuotaExceeded`` when one more upload would pass any of the track's limits;
+    ``extra``: uploads an extension adds to the daily and total limits (``coursework``)."""
+    daily_limit, total_limit = track.daily_limit + extra, track.total_limit + extra
     if used.pending and used.rejected_last_24h + used.pending >= track.rejected_daily_limit:
         raise QuotaExceeded(
             f"{used.pending} of your uploads on this track are still being checked and "
@@ -79,14 +81,14 @@ def check(track: Track, used: Usage) -> None:
             f"the evaluator first; you can upload again at {retry_at:%Y-%m-%d %H:%M} UTC.",
             retry_at,
         )
-    if used.total >= track.total_limit:
+    if used.total >= total_limit:
         raise QuotaExceeded(
-            f"You have used all {track.total_limit} submissions of this track."
+            f"You have used all {total_limit} submissions of this track."
         )
-    if used.last_24h >= track.daily_limit:
+    if used.last_24h >= daily_limit:
         retry_at = used.oldest_in_window + WINDOW
         raise QuotaExceeded(
-            f"You have used your {track.daily_limit} submissions for the last 24 hours on this "
+            f"You have used your {daily_limit} submissions for the last 24 hours on this "
             f"track; the next one frees up at {retry_at:%Y-%m-%d %H:%M} UTC.",
             retry_at,
         )

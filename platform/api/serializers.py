@@ -56,13 +56,33 @@ class SubmissionSerializer(serializers.ModelSerializer):
         help_text="While queued: 1 = scored next (the fair order of its hardware class).")
     estimated_wait_seconds = serializers.SerializerMethodField(
         help_text="While queued: position x the recent mean scoring time of its class.")
+    final = serializers.SerializerMethodField(
+        help_text="Marked final by its student: the private leaderboard ranks the best of these.")
+    late = serializers.SerializerMethodField(
+        help_text="Uploaded after the deadline without an extension: scored, never ranked.")
+    hidden_reason = serializers.SerializerMethodField(
+        help_text="Why the organizers hid it from the leaderboard (null: not hidden).")
 
     class Meta:
         model = Submission
         fields = ["id", "competition", "track", "task", "username", "label", "is_baseline",
                   "status", "error", "failure_kind", "sha256", "size_bytes", "created_at",
                   "validated_at", "queued_at", "scoring_started_at", "finished_at",
-                  "queue_position", "estimated_wait_seconds", "validation_report", "scores"]
+                  "queue_position", "estimated_wait_seconds", "final", "late", "hidden_reason",
+                  "validation_report", "scores"]
+
+    def _marks(self, submission: Submission) -> dict:
+        # Given by the view for a whole page at once (coursework.services.marks).
+        return self.context.get("marks") or {}
+
+    def get_final(self, submission: Submission) -> bool:
+        return bool(self._marks(submission).get("final"))
+
+    def get_late(self, submission: Submission) -> bool:
+        return bool(self._marks(submission).get("late"))
+
+    def get_hidden_reason(self, submission: Submission) -> str | None:
+        return self._marks(submission).get("hidden")
 
     def _position(self, submission: Submission):
         # One computation for both fields (the serializer asks twice per submission).

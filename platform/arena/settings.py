@@ -50,6 +50,11 @@ INSTALLED_APPS = [
     "hardware",
     "submissions",
     "leaderboards",
+    "coursework",
+    "enrollment",
+    "organizer",
+    "results",
+    "notifications",
     "api",
     "web",
 ]
@@ -140,6 +145,22 @@ STORAGES = {
 }
 # whitenoise serves app static files straight from the apps (no collectstatic needed to run).
 WHITENOISE_USE_FINDERS = True
+
+# --- E-mail (set-password links, password resets, score notices) --------------------------------
+# Printed on the console by default; SMTP when ARENA_EMAIL_HOST is set.
+EMAIL_BACKEND = ("django.core.mail.backends.smtp.EmailBackend" if env.string("ARENA_EMAIL_HOST")
+                 else "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.string("ARENA_EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("ARENA_EMAIL_PORT", 587)
+EMAIL_HOST_USER = env.string("ARENA_EMAIL_USER")
+EMAIL_HOST_PASSWORD = env.string("ARENA_EMAIL_PASSWORD")
+EMAIL_USE_TLS = env.boolean("ARENA_EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env.number("ARENA_EMAIL_TIMEOUT_S", 10)
+DEFAULT_FROM_EMAIL = env.string("ARENA_EMAIL_FROM", "Model Arena <arena@localhost>")
+# The site's address as students reach it, for links in e-mails sent by workers (no request).
+ARENA_SITE_URL = env.string("ARENA_SITE_URL", "http://localhost:8000")
+# How long a set-password or reset link works (Django's default is 3 days).
+PASSWORD_RESET_TIMEOUT = env.integer("ARENA_PASSWORD_LINK_SECONDS", 7 * 24 * 3600)
 
 # --- Uploads and artifacts ------------------------------------------------------------------------
 # Uploaded models are stored here by content hash; nothing under this directory is ever served.
@@ -258,6 +279,12 @@ CELERY_BEAT_SCHEDULE = {
         # The validation queue: short tasks only, so the sweep never waits behind a scoring run.
         "options": {"queue": f"{CELERY_TASK_DEFAULT_QUEUE}.validate"},
     },
+}
+# Score and rejection e-mails to students (platform/notifications), sent by the same sweep style.
+CELERY_BEAT_SCHEDULE["send-result-emails"] = {
+    "task": "notifications.tasks.send_result_emails",
+    "schedule": env.number("ARENA_RESULT_EMAIL_EVERY_S", 60),
+    "options": {"queue": f"{CELERY_TASK_DEFAULT_QUEUE}.validate"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -16,6 +16,31 @@ DEFAULT_ACCURACY_FLOORS = {"mnist": 0.90, "cifar10": 0.40, "tinygpt": 0.30}
 DEFAULT_DURATION = timedelta(days=30)
 
 
+def check_limits(**limits) -> None:
+    """Raise ``ValueError`` in words for a track limit no model could meet or a student could
+    use: the one check of the command line and the organizer's pages."""
+    if "max_size_bytes" in limits and limits["max_size_bytes"] is not None \
+            and limits["max_size_bytes"] < 1:
+        raise ValueError("the size limit must be at least 1 byte")
+    if "max_latency_ms" in limits and limits["max_latency_ms"] is not None \
+            and not limits["max_latency_ms"] > 0:
+        raise ValueError("the latency limit must be more than 0 ms")
+    floor = limits.get("accuracy_floor")
+    if floor is not None and not 0.0 <= floor <= 1.0:
+        raise ValueError("the accuracy floor is a fraction between 0 and 1 (0.9 for 90%)")
+    for name in ("daily_limit", "total_limit"):
+        if name in limits and limits[name] is not None and limits[name] < 1:
+            raise ValueError(f"{name.replace('_', ' ')} must be at least 1 upload")
+    daily, total = limits.get("daily_limit"), limits.get("total_limit")
+    if daily is not None and total is not None and total < daily:
+        raise ValueError("the total limit cannot be below the daily limit")
+
+
+def check_dates(start: datetime, deadline: datetime) -> None:
+    if deadline <= start:
+        raise ValueError("the deadline must come after the start")
+
+
 @transaction.atomic
 def create_competition(
     slug: str, title: str, tasks: list[str], *, description: str = "",
@@ -27,8 +52,8 @@ def create_competition(
         get_task(task)  # a clear error for an unknown task name
     start = start or timezone.now()
     deadline = deadline or start + DEFAULT_DURATION
-    if deadline <= start:
-        raise ValueError("the deadline must come after the start")
+    check_dates(start, deadline)
+    check_limits(**limits)
     competition = Competition.objects.create(
         slug=slug, title=title, description=description, start=start, deadline=deadline,
         visibility=visibility,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from competitions.permissions import MaySeePrivate, allowed
+from coursework.services import student_marks
 from django.urls import reverse
 
 from submissions import quotas
@@ -49,7 +50,10 @@ def with_queue_positions(submissions: list[Submission]) -> list[Submission]:
 def student_context(request, competition, form: UploadForm | None = None) -> dict:
     submissions = with_queue_positions(own_submissions(request.user, competition))
     tracks = list(competition.tracks.all())
+    # Final picks, late and hidden marks (issue 12's coursework app).
+    course = student_marks(request.user, competition, submissions)
     return {
+        "course": course,
         "competition": competition,
         "form": form,
         "tracks": tracks,

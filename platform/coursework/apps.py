@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CourseworkConfig(AppConfig):
+    name = "coursework"
+    verbose_name = "Coursework (final picks, extensions, moderation)"
