@@ -122,7 +122,7 @@ class QuantConv2d(_QuantLayer):
         conv: Conv2d = self.layer
 
         def run(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-            return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.groups)
+            return F.conv2d(x, weight, bias, conv.stride, conv.padding, groups=conv.groups)
 
         params = self.quantized_params()
         return quantized_product(run, x, params, "qdq_conv2d", stride=conv.stride,

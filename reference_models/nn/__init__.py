@@ -45,6 +45,7 @@ from reference_models.nn.positional import (
     RotaryEmbedding,
     SinusoidalPositionalEncoding,
 )
+from reference_models.nn.recurrent import GRU, LSTM, RNN, RNNBase
 from reference_models.nn.transformer import (
     Transformer,
     TransformerDecoder,
@@ -66,4 +67,6 @@ __all__ = [
     # encoders and encoder-decoders
     "ALiBi", "RelativePositionBias", "Transformer", "TransformerDecoder",
     "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer",
+    # recurrent
+    "GRU", "LSTM", "RNN", "RNNBase",
 ]

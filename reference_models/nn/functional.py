@@ -128,28 +128,40 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
 
 # ===================================================================== convolution
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1,
-           padding: int = 0, groups: int = 1) -> Tensor:
+           padding: int = 0, dilation: int = 1, groups: int = 1) -> Tensor:
     """1-D convolution over (N, C, L) as a 2-D one over (N, C, 1, L)."""
     if input.ndim != 3:
         raise ValueError(f"conv1d expects a 3-D (N, C, L) input, got shape {input.shape}")
     stride = stride[0] if isinstance(stride, Sequence) else stride
     padding = padding[0] if isinstance(padding, Sequence) else padding
-    out = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride), (0, padding), groups)
+    dilation = dilation[0] if isinstance(dilation, Sequence) else dilation
+    out = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride), (0, padding),
+                 (1, dilation), groups)
     return out.squeeze(2)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
            stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
-           groups: int = 1) -> Tensor:
-    """2-D cross-correlation as im2col + BLAS matrix products (see ``nn.im2col``)."""
+           dilation: int | Sequence[int] = 1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation as im2col + BLAS matrix products (see ``nn.im2col``).
+
+    A dilated kernel runs as the equivalent dense kernel with zeros between its taps (its
+    gradient is read back at the taps), so one set of kernels serves both."""
     x = input.data
     if x.ndim != 4:
         raise ValueError(f"conv2d expects a 4-D NCHW input, got shape {x.shape}")
     n, c, h, w = x.shape
-    o, cg, kh, kw = weight.shape
+    o, cg, taps_h, taps_w = weight.shape
     if c != cg * groups:
         raise ValueError(f"conv2d: input has {c} channels, the weight expects {cg * groups}")
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    if dh < 1 or dw < 1:
+        raise ValueError(f"conv2d: dilation must be positive, got {(dh, dw)}")
+    kh, kw = (taps_h - 1) * dh + 1, (taps_w - 1) * dw + 1
+    kernel = weight.data
+    if (dh, dw) != (1, 1):
+        kernel = np.zeros((o, cg, kh, kw), dtype=weight.dtype)
+        kernel[:, :, ::dh, ::dw] = weight.data
     ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     if ho < 1 or wo < 1:
         raise ValueError(f"conv2d: a {kh}x{kw} kernel does not fit a {h}x{w} input "
@@ -158,7 +170,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
     geometry = dict(kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), in_hw=(h, w),
                     out_hw=(ho, wo))
     kernels = _DenseConv if groups == 1 else _GroupedConv
-    out, backward_parts = kernels.run(xp, weight.data, groups, geometry)
+    out, backward_parts = kernels.run(xp, kernel, groups, geometry)
     if bias is not None:
         out += bias.data
     result = out.transpose(0, 3, 1, 2)  # NCHW view of NHWC memory
@@ -167,13 +179,16 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
         g_nhwc = np.ascontiguousarray(g.transpose(0, 2, 3, 1))  # free for conv-shaped gradients
         gx, gw = backward_parts(g_nhwc, input.requires_grad, weight.requires_grad)
         gx = None if gx is None else gx.transpose(0, 3, 1, 2)
+        if gw is not None and (dh, dw) != (1, 1):
+            gw = np.ascontiguousarray(gw[:, :, ::dh, ::dw])
         if bias is None:
             return gx, gw
         return gx, gw, g_nhwc.reshape(-1, o).sum(axis=0)
 
     parents = (input, weight) if bias is None else (input, weight, bias)
     return record_op(result, parents, "conv2d", backward,
-                     stride=(sh, sw), padding=(ph, pw), groups=groups, kernel_shape=(kh, kw))
+                     stride=(sh, sw), padding=(ph, pw), groups=groups,
+                     kernel_shape=(taps_h, taps_w), dilation=(dh, dw))
 
 
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,

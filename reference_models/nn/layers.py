@@ -45,15 +45,12 @@ class Conv2d(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must both be divisible by groups ({groups})")
-        if F._pair(dilation) != (1, 1):
-            raise NotImplementedError("Conv2d(dilation=...) (dilated convolution) is not "
-                                      "supported yet")
         if padding_mode != "zeros":
             raise NotImplementedError(f"Conv2d(padding_mode={padding_mode!r}): only 'zeros' is "
                                       "supported")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = F._pair(kernel_size)
-        padding = _conv_padding(padding, self.kernel_size, F._pair(stride))
+        self.kernel_size, self.dilation = F._pair(kernel_size), F._pair(dilation)
+        padding = _conv_padding(padding, self.kernel_size, F._pair(stride), self.dilation)
         self.stride, self.padding, self.groups = F._pair(stride), F._pair(padding), groups
         shape = (out_channels, in_channels // groups, *self.kernel_size)
         self.weight = Parameter(np.empty(shape, dtype=np.float32))
@@ -61,16 +58,19 @@ class Conv2d(Module):
         init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.groups)
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
 
     def extra_repr(self) -> str:
+        dilation = "" if self.dilation == (1, 1) else f", dilation={self.dilation}"
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, groups={self.groups}, "
+                f"stride={self.stride}, padding={self.padding}{dilation}, groups={self.groups}, "
                 f"bias={self.bias is not None}")
 
 
 def _conv_padding(padding: int | Sequence[int] | str, kernel: tuple[int, int],
-                  stride: tuple[int, int]) -> int | Sequence[int]:
+                  stride: tuple[int, int], dilation: tuple[int, int] = (1, 1)
+                  ) -> int | Sequence[int]:
     """PyTorch's ``padding="valid"`` (none) and ``"same"`` (output size = input size)."""
     if padding == "valid":
         return 0
@@ -80,10 +80,11 @@ def _conv_padding(padding: int | Sequence[int] | str, kernel: tuple[int, int],
         return padding
     if stride != (1, 1):
         raise ValueError("padding='same' is not supported for strided convolutions")
-    if kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+    span = [(k - 1) * d for k, d in zip(kernel, dilation, strict=True)]  # dilated kernel - 1
+    if span[0] % 2 or span[1] % 2:
         raise NotImplementedError("padding='same' with an even kernel size needs uneven "
                                   "padding, which is not supported yet")
-    return kernel[0] // 2, kernel[1] // 2
+    return span[0] // 2, span[1] // 2
 
 
 class ConvTranspose2d(Module):
@@ -130,12 +131,14 @@ class Conv1d(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must both be divisible by groups ({groups})")
-        if _first(dilation) != 1 or padding_mode != "zeros":
-            raise NotImplementedError("Conv1d(dilation=...) and padding_mode other than 'zeros' "
-                                      "are not supported yet")
+        if padding_mode != "zeros":
+            raise NotImplementedError("Conv1d(padding_mode=...) other than 'zeros' is not "
+                                      "supported yet")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = _first(kernel_size), _first(stride)
-        pad = _conv_padding(_first(padding), (1, self.kernel_size), (1, self.stride))
+        self.dilation = _first(dilation)
+        pad = _conv_padding(_first(padding), (1, self.kernel_size), (1, self.stride),
+                            (1, self.dilation))
         self.padding = pad[1] if isinstance(pad, tuple) else pad
         self.weight = Parameter(np.empty((out_channels, in_channels // groups, self.kernel_size),
                                          dtype=np.float32))
@@ -143,7 +146,8 @@ class Conv1d(Module):
         init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.groups)
+        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -146,7 +146,7 @@ def test_linear_2d_and_batched() -> None:
 ])
 def test_conv2d(cin, cout, k, stride, padding, groups, size) -> None:
     kh, kw = (k, k) if isinstance(k, int) else k
-    check_gradients(lambda x, w, b: F.conv2d(x, w, b, stride, padding, groups),
+    check_gradients(lambda x, w, b: F.conv2d(x, w, b, stride, padding, groups=groups),
                     randn(2, cin, size, size), randn(cout, cin // groups, kh, kw), randn(cout))
 
 

@@ -517,9 +517,6 @@ ROWS: list[Row] = [
 
 # Rows that do not pass yet, and why (each one is a PyTorch feature still to build).
 MISSING = {
-    "conv2d_dilation": "Conv2d(dilation=) raises NotImplementedError",
-    "lstm": "nn.LSTM is not built yet",
-    "gru": "nn.GRU is not built yet",
     "view_non_contiguous_raises": "view() copies a non-contiguous tensor like reshape() where "
                                   "PyTorch raises (never a different value)",
     "data_is_a_tensor": "Tensor.data is the numpy array (the framework's ops read it), so "

@@ -171,7 +171,7 @@ def test_module_dict_registers_its_modules() -> None:
 
 def test_unsupported_options_name_the_pytorch_feature() -> None:
     with pytest.raises(NotImplementedError, match="dilation"):
-        nn.Conv2d(3, 3, 3, dilation=2)
+        nn.ConvTranspose2d(3, 3, 3, dilation=2)
     with pytest.raises(NotImplementedError, match="even kernel"):
         nn.Conv2d(3, 3, 2, padding="same")
     with pytest.raises(NotImplementedError, match="weight"):
