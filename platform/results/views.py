@@ -9,7 +9,7 @@ from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
-from leaderboards import ranking
+from leaderboards.rules import CATEGORIES, CATEGORY_LABELS
 
 from .services import DEFAULT_GRADE_COLUMNS, GRADE_COLUMNS, competition_results, grade_table
 
@@ -21,7 +21,7 @@ def results(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "results/results.html", {
         "competition": competition, "revealed": revealed,
         "tracks": competition_results(competition) if revealed else [],
-        "categories": [(c, ranking.CATEGORY_LABELS[c]) for c in ranking.CATEGORIES],
+        "categories": [(c, CATEGORY_LABELS[c]) for c in CATEGORIES],
         "is_organizer": allowed(IsOrganizer, request, competition),
         "grade_columns": list(GRADE_COLUMNS.items()),
         "default_columns": DEFAULT_GRADE_COLUMNS,

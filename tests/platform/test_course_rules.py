@@ -4,7 +4,7 @@ late uploads, extensions and extra uploads, hidden submissions, re-scoring witho
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from competitions.models import Track
@@ -28,9 +28,10 @@ pytestmark = pytest.mark.django_db
 UPLOADS = itertools.count(1000)
 
 
-def upload(track, user, **card) -> Submission:
+def upload(track, user, baseline: bool = False, **card) -> Submission:
+    """A submission through the real upload service, scored with ``card`` (no worker)."""
     submission = submit(track, user, [distinct(GOOD_MODELS["mnist_linear"](), next(UPLOADS))],
-                        label=f"m{next(UPLOADS)}.onnx")
+                        label=f"m{next(UPLOADS)}.onnx", as_baseline=baseline)
     token = lifecycle.claim(submission.pk)
     lifecycle.record_scorecard(submission.pk, token, scorecard(**card))
     submission.refresh_from_db()
@@ -52,7 +53,7 @@ def close(competition) -> None:
 class C:  # a candidate as the pure rule sees it
     def __init__(self, sid, user, accuracy, minute=0, baseline=False):
         self.submission_id, self.participant_id, self.accuracy = sid, user, accuracy
-        self.submitted_at = datetime(2026, 1, 1, 0, minute, tzinfo=dt_timezone.utc)
+        self.submitted_at = datetime(2026, 1, 1, 0, minute, tzinfo=UTC)
         self.is_baseline = baseline
 
 
@@ -71,7 +72,7 @@ def test_eligibility_rule_on_plain_data():
 
 
 def test_is_late_respects_the_extension():
-    deadline = datetime(2026, 1, 2, tzinfo=dt_timezone.utc)
+    deadline = datetime(2026, 1, 2, tzinfo=UTC)
     assert not is_late(deadline - timedelta(seconds=1), deadline)
     assert is_late(deadline, deadline)
     assert not is_late(deadline + timedelta(hours=1), deadline, deadline + timedelta(days=1))
