@@ -38,11 +38,22 @@ class LeaderboardEntry(models.Model):
     size_bytes = models.PositiveBigIntegerField()
     accuracy_per_mb = models.FloatField()
     submitted_at = models.DateTimeField()
+    # The category's sort key (``rules.sort_key``: metric, then the next category's metric, each
+    # as a kind and a value, smaller first; then submitted_at and the submission), so that one
+    # score's update finds its place and the rows that move with one indexed query
+    # (``leaderboards.incremental``). Null on Pareto rows and on rows stored before the key was.
+    key_kind = models.SmallIntegerField(null=True)
+    key_value = models.FloatField(null=True)
+    tie_kind = models.SmallIntegerField(null=True)
+    tie_value = models.FloatField(null=True)
 
     class Meta:
         ordering = ["track", "split", "category", "position"]
         indexes = [
             models.Index(fields=["track", "split", "category", "position"], name="lb_read_idx"),
+            models.Index(fields=["track", "split", "category", "key_kind", "key_value", "tie_kind",
+                                 "tie_value", "submitted_at", "submission"], name="lb_key_idx"),
+            models.Index(fields=["track", "user"], name="lb_user_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -29,6 +29,7 @@ from .rules import (
     Candidate,
     pareto_front,
     rank_category,
+    sort_key,
 )
 
 # The names readers of the stored rows use, with the rules' category and split names.
@@ -49,14 +50,21 @@ ROW_FIELDS = ("rank", "tied", "position", "username", "is_baseline", "label", "s
               "submitted_at")
 
 
-def track_candidates(track) -> dict[str, list[Candidate]]:
-    """The track's scored (within-limit) submissions as candidates, per split (one query)."""
+def track_candidates(track, user_id: int | None = None) -> dict[str, list[Candidate]]:
+    """The track's scored (within-limit) submissions that the course rules let rank
+    (``coursework.eligibility``), as candidates per split (one query, and that module's three).
+
+    With ``user_id``, only that student's (the rules are per student, so they hold on the part).
+    """
     from submissions.models import Score, Status
 
     rows = Score.objects.filter(
         submission__track=track, submission__status=Status.SCORED,
         latency_ms__isnull=False, size_bytes__isnull=False,
-    ).values(
+    )
+    if user_id is not None:
+        rows = rows.filter(submission__user_id=user_id)
+    rows = rows.values(
         "submission_id", "submission__user_id", "submission__user__username",
         "submission__created_at", "submission__is_baseline", "submission__label",
         "latency_ms", "size_bytes", "public_accuracy", "private_accuracy",
@@ -76,11 +84,19 @@ def track_candidates(track) -> dict[str, list[Candidate]]:
                 bits_per_char=row[f"{split}_bits_per_char"], label=row["submission__label"],
                 **{field: row[field] for field in SPEED_FIELDS},
             ))
-    return by_split
+    # The course rules (final picks on the private split, late and hidden uploads never ranked)
+    # live with the course's models: docs/architecture.md, "Where each feature lives".
+    from coursework.eligibility import apply
+
+    return apply(track, by_split)
 
 
 def rebuild_track(track) -> int:
     """Recompute and store every category and split of ``track``; returns the rows written.
+
+    The full rebuild (``manage.py rebuild_leaderboards``, the admin action, a change of the course
+    rules); a new score goes through ``leaderboards.incremental.refresh_student``, which must
+    leave exactly the rows this writes (``tests/platform/test_incremental.py``).
 
     Call it inside the transaction that changed a score, after locking the track row
     (``Track.objects.select_for_update()``) so concurrent rebuilds of one track run one at a time.
@@ -107,13 +123,29 @@ def _entry(track, split: str, category: str, position: int, rank: int | None, c:
            tied: bool = False):
     from .models import LeaderboardEntry
 
+    keys = {}
+    if category != PARETO:
+        (key_kind, key_value), (tie_kind, tie_value), _, _ = sort_key(c, category)
+        keys = {"key_kind": key_kind, "key_value": key_value, "tie_kind": tie_kind,
+                "tie_value": tie_value}
     return LeaderboardEntry(
         track=track, split=split, category=category, position=position, rank=rank, tied=tied,
         submission_id=c.submission_id, user_id=c.participant_id, username=c.participant,
         is_baseline=c.is_baseline, label=c.label if c.is_baseline else "", accuracy=c.accuracy,
         bits_per_char=c.bits_per_char, latency_ms=c.latency_ms, size_bytes=c.size_bytes,
         accuracy_per_mb=c.accuracy_per_mb, submitted_at=c.submitted_at,
-        **{field: getattr(c, field) for field in SPEED_FIELDS},
+        **{field: getattr(c, field) for field in SPEED_FIELDS}, **keys,
+    )
+
+
+def entry_candidate(entry) -> Candidate:
+    """A stored row back as the candidate it was made from (``label`` only on baselines)."""
+    return Candidate(
+        submission_id=entry.submission_id, participant=entry.username,
+        participant_id=entry.user_id, submitted_at=entry.submitted_at, accuracy=entry.accuracy,
+        latency_ms=entry.latency_ms, size_bytes=entry.size_bytes, is_baseline=entry.is_baseline,
+        bits_per_char=entry.bits_per_char, label=entry.label,
+        **{field: getattr(entry, field) for field in SPEED_FIELDS},
     )
 
 

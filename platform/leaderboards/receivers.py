@@ -1,10 +1,11 @@
 """The leaderboards' side of ``submissions.signals.scores_changed``: the stored rows follow a new
-or replaced score in the transaction that wrote it (the track row is already locked there)."""
+or replaced score in the transaction that wrote it (the track row is already locked there), and
+only the rows that score changes are written (``leaderboards.incremental``)."""
 
 from __future__ import annotations
 
-from .ranking import rebuild_track
+from .incremental import refresh_student
 
 
 def on_scores_changed(sender, *, track, submission_id: int, user_id: int, **kwargs) -> None:
-    rebuild_track(track)
+    refresh_student(track, user_id)

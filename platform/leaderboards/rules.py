@@ -155,7 +155,7 @@ def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def _speed_interval_key(candidate: Candidate) -> tuple[int, tuple[float, float]]:
+def speed_interval_key(candidate: Candidate) -> tuple[int, tuple[float, float]]:
     # Rows with and without a speed index are never compared (see ``metric_key``).
     if candidate.speed_interval is None:
         return (1, (candidate.latency_ms, candidate.latency_ms))
@@ -171,7 +171,7 @@ def speed_tie_groups(candidates: Iterable[Candidate]) -> list[list[Candidate]]:
     groups: list[list[Candidate]] = []
     leader_key: tuple[int, tuple[float, float]] | None = None
     for candidate in sorted(candidates, key=lambda c: sort_key(c, SPEED)):
-        kind, interval = _speed_interval_key(candidate)
+        kind, interval = speed_interval_key(candidate)
         if leader_key is not None and leader_key[0] == kind and intervals_overlap(
                 leader_key[1], interval):
             groups[-1].append(candidate)
