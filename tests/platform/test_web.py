@@ -46,7 +46,7 @@ def logged_in(user) -> Client:
 def board_rows(html: str) -> list[tuple[str, str]]:
     """(rank cell, username) of each leaderboard row, in page order."""
     body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
-    rows = re.findall(r'<tr class="[^"]*" data-submission="\d+" data-username="([^"]+)">\s*'
+    rows = re.findall(r'<tr class="[^"]*" data-submission="\d+" data-username="([^"]+)"[^>]*>\s*'
                       r"<td>(.*?)</td>", body, re.S)
     return [(re.sub(r"<[^>]+>", "", rank).strip(), name) for name, rank in rows]
 
@@ -491,3 +491,98 @@ def test_an_identical_upload_returns_the_earlier_submission_and_uses_no_upload(c
     # A platform failure was our fault: the same file then makes a new submission.
     Submission.objects.filter(pk=first.json()["id"]).update(status=Status.FAILED)
     assert post("m.onnx", model).json()["id"] != first.json()["id"]
+
+
+# --- Where a student stands, scores over time, times, closed competitions (issue 15) ----------
+
+def test_the_signed_in_students_row_is_highlighted_with_their_rank_even_on_another_page(
+        competition, make_user, monkeypatch):
+    monkeypatch.setattr("web.leaderboard.ROWS_SHOWN", 1)
+    teacher = competition.organizers.get()
+    ann, bob, cat = make_user("ann"), make_user("bob"), make_user("cat")
+    scored(competition, teacher, baseline=True, name="base.onnx", accuracy=0.99)
+    mine = scored(competition, ann, accuracy=0.93)
+    scored(competition, bob, accuracy=0.95)
+    scored(competition, cat, accuracy=0.91)
+    client = logged_in(ann)
+    first = client.get("/c/course/").content.decode()
+    # The baseline's row and bob's fill pages 1 and 2; ann is ranked 2nd of 3, on page 3.
+    assert "You are <strong>#2 of 3</strong> on this board" in first
+    link = re.search(r'<a href="([^"]+)">show your row \(page 3\)</a>', first).group(1)
+    assert link.endswith(f"#row-{mine.pk}") and "page=3" in link
+    third = client.get(link.replace("&amp;", "&").split("#")[0]).content.decode()
+    assert board_rows(third) == [("2", "ann")]
+    assert re.search(rf'<tr class=" me" data-submission="{mine.pk}"[^>]*aria-current="true"',
+                     third)
+    assert "your row is highlighted below" in third and "you-badge" in third
+    # On every tab: the size board ranks by size (ann's is the same size as the others).
+    speed = client.get("/c/course/panel/", {"category": "size"}).content.decode()
+    assert re.search(r"You are <strong>#\d of 3</strong>", speed)
+    # The cached panel never carries ann's highlight to another viewer or to a visitor.
+    page3 = {"page": 3}
+    assert "aria-current" not in Client().get("/c/course/panel/", page3).content.decode()
+    assert "You are" not in Client().get("/c/course/").content.decode()
+    bobs = logged_in(bob).get("/c/course/panel/", page3).content.decode()
+    assert "aria-current" not in bobs and "You are <strong>#1 of 3</strong>" in bobs
+    nobody = logged_in(make_user("dan")).get("/c/course/").content.decode()
+    assert "You have no ranked submission on this board yet" in nobody
+
+
+def test_the_students_page_shows_rank_per_category_and_scores_over_time(competition,
+                                                                       make_user):
+    ann, bob = make_user("ann"), make_user("bob")
+    scored(competition, ann, name="first.onnx", accuracy=0.90)
+    scored(competition, ann, name="second.onnx", accuracy=0.96)
+    scored(competition, bob, accuracy=0.94)
+    page = logged_in(ann).get("/c/course/me/").content.decode()
+    ranks = page.split('<table class="ranks">', 1)[1].split("</table>", 1)[0]
+    assert re.search(r'data-category="accuracy".*?#1 of 2</a>', ranks, re.S)
+    assert re.search(r'data-category="efficiency".*?#\d of 2</a>', ranks, re.S)
+    history = page.split('data-chart="my-history-mnist"', 1)[1].split("</figure>", 1)[0]
+    mine = history.split('class="line mine"', 1)[1].split("</g>", 1)[0]
+    assert mine.count("<circle") == 2 and "96.00%" in mine and "90.00%" in mine
+    best = history.split('class="line best"', 1)[1].split("</g>", 1)[0]
+    assert "<path d=\"M " in best and best.count("<circle") == 2  # 90% then 96%: two steps
+    assert 'data-chart="my-history-tinygpt"' in page and "No scored submissions yet" in page
+    board = Client().get("/c/course/").content.decode()
+    top = board.split('data-chart="top-history"', 1)[1].split("</figure>", 1)[0]
+    assert "track best" in top and "ann" in top and "bob" in top
+
+
+def test_times_read_one_way_with_a_countdown_and_the_local_check_follows_the_track(
+        competition, make_user):
+    ann = make_user("ann")
+    scored(competition, ann)
+    client = logged_in(ann)
+    pattern = re.compile(r'<time datetime="[^"]+" data-when>(\d{1,2} [A-Z][a-z]{2} \d{4}, '
+                         r"\d{2}:\d{2}) UTC</time>")
+    for url in ("/", "/c/course/", "/c/course/me/"):
+        html = client.get(url).content.decode()
+        assert pattern.search(html), url
+        assert 'class="countdown" data-countdown="' in html, url
+        assert re.search(r"\d+ days? \d+ h</strong> left", html), url
+        assert not re.search(r"\d{1,2}:\d{2}:\d{2} [AP]M", html)
+    page = client.get("/c/course/me/").content.decode()
+    assert re.search(r'data-local-check="tinygpt" hidden><code>python -m evaluator validate '
+                     r"model.onnx --task tinygpt", page)
+    assert '<pre data-local-check="mnist"><code>' in page
+
+
+def test_a_closed_competition_shows_its_results_instead_of_the_upload_form(competition,
+                                                                        make_user):
+    ann, bob = make_user("ann"), make_user("bob")
+    scored(competition, ann, accuracy=0.97)
+    scored(competition, bob, accuracy=0.93)
+    type(competition).objects.filter(pk=competition.pk).update(
+        start=timezone.now() - timedelta(days=9), deadline=timezone.now() - timedelta(days=1))
+    page = logged_in(ann).get("/c/course/me/").content.decode()
+    assert "data-upload" not in page and "Upload and score" not in page
+    assert "Uploads left" not in page
+    results = page.split('<section class="results"', 1)[1].split("</section>", 1)[0]
+    assert "Final results" in results and "uploads are no longer taken" in results
+    winners = re.findall(r"<li[^>]*><strong>(\w+)</strong> ([\d.]+%)", results)
+    assert winners[:2] == [("ann", "97.00%"), ("bob", "93.00%")]
+    assert "private split" in results  # revealed after the deadline: it decides the ranking
+    board = Client().get("/c/course/").content.decode()
+    assert "Submit a model" not in board and "final standings" in board
+    assert "Closed on <time" in board

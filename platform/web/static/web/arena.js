@@ -5,6 +5,52 @@
   var BUSY_EVERY_MS = 2500;
   var IDLE_EVERY_MS = 30000;
 
+  /* The one time format of every page, in the viewer's time zone: "2 Dec 2026, 08:04 CET"
+     (the server writes the same format in UTC, for pages read without this script). */
+  function formatWhen(date) {
+    var parts = {};
+    new Intl.DateTimeFormat("en-GB", {day: "numeric", month: "short", year: "numeric",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short"})
+      .formatToParts(date).forEach(function (part) { parts[part.type] = part.value; });
+    return parts.day + " " + parts.month + " " + parts.year + ", " + parts.hour + ":" +
+      parts.minute + " " + parts.timeZoneName;
+  }
+  function localizeTimes(root) {
+    root.querySelectorAll("time[data-when]").forEach(function (node) {
+      var date = new Date(node.getAttribute("datetime"));
+      if (!isNaN(date)) {
+        node.textContent = formatWhen(date);
+        node.title = "your time zone: " + Intl.DateTimeFormat().resolvedOptions().timeZone;
+      }
+    });
+  }
+  /* The same words as the server's time_left filter. */
+  function timeLeft(ms) {
+    var seconds = Math.max(0, Math.floor(ms / 1000));
+    var days = Math.floor(seconds / 86400), hours = Math.floor(seconds % 86400 / 3600);
+    var minutes = Math.floor(seconds % 3600 / 60), rest = seconds % 60;
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (days) return days + " day" + (days !== 1 ? "s" : "") + " " + hours + " h";
+    if (hours) return hours + " h " + two(minutes) + " min";
+    return minutes + " min " + two(rest) + " s";
+  }
+  function startCountdowns() {
+    var nodes = document.querySelectorAll("[data-countdown]");
+    if (!nodes.length) return;
+    function tick() {
+      nodes.forEach(function (node) {
+        var left = new Date(node.dataset.countdown) - Date.now();
+        node.textContent = timeLeft(left);
+        if (left <= 0 && !node.dataset.reloaded) {
+          node.dataset.reloaded = "1";  // opened or closed: the page changes (form, results)
+          setTimeout(function () { location.reload(); }, 1500);
+        }
+      });
+    }
+    tick();
+    setInterval(tick, 1000);
+  }
+
   /* Run load() again and again, pausing while the tab is hidden; returns {now: refresh at once}. */
   function poller(load, interval) {
     var timer = null;
@@ -36,6 +82,7 @@
         if (mine !== latest || html === last) return;
         container.innerHTML = html;
         last = html;
+        localizeTimes(container);
       });
     };
   }
@@ -49,7 +96,7 @@
     var load = liveFragment(panel, function () { return section.dataset.panelUrl + "?" + query(); });
     var poll = poller(function () {
       return load().then(function () {
-        status.textContent = "Updated at " + new Date().toLocaleTimeString() + "; updates itself.";
+        status.textContent = "Updated " + formatWhen(new Date()) + "; updates itself.";
       }, function () {
         status.textContent = "Could not refresh the leaderboard; trying again shortly.";
       });
@@ -193,7 +240,22 @@
     });
   }
 
+  /* "Check it locally first" names the task of the track chosen in the upload form. */
+  function setupLocalCheck(select) {
+    function show() {
+      document.querySelectorAll("[data-local-check]").forEach(function (block) {
+        block.hidden = block.dataset.localCheck !== select.value;
+      });
+    }
+    select.addEventListener("change", show);
+    show();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    localizeTimes(document);
+    startCountdowns();
+    var trackSelect = document.querySelector("form[data-upload] select[name=track]");
+    if (trackSelect) setupLocalCheck(trackSelect);
     document.querySelectorAll("[data-leaderboard]").forEach(setupLeaderboard);
     var list = document.querySelector("[data-submissions]");
     var submissions = list ? setupSubmissions(list) : null;
