@@ -17,11 +17,10 @@ import onnx
 import onnxruntime
 
 from evaluator import numerics
-from evaluator.datasets import as_model_input, load_hidden
+from evaluator.datasets import DatasetNotPrepared, as_model_input, load_hidden, load_train_sample
 from evaluator.latency import LatencyProtocol, measure_latency, measure_throughput
 from evaluator.metrics import (
     Tally,
-    classification_tally,
     next_char_tally,
     window_batches,
     window_count,
@@ -29,6 +28,7 @@ from evaluator.metrics import (
 from evaluator.reference import INPUT_NAME, reference_input, reference_model
 from evaluator.runtime import make_session
 from evaluator.tasks import Task, get_task
+from evaluator.train_gap import loss_tally
 
 SPLITS = ("public", "private")
 
@@ -51,10 +51,18 @@ class RuntimeFailure(Exception):
 
 
 def load_splits(job: dict) -> dict:
-    """Both halves of the hidden set, read from the prepared data directory (none to calibrate)."""
+    """Both halves of the hidden set (the task's standard set, or the job's ``hidden_set``), and
+    under ``train`` the fixed sample of the public training data when it is prepared; read from
+    the prepared data directory (none to calibrate)."""
     if job.get("calibrate"):
         return {}
-    return {split: load_hidden(job["task"], split, job.get("data_dir")) for split in SPLITS}
+    data_dir, task = job.get("data_dir"), job["task"]
+    hidden = {split: load_hidden(task, split, data_dir, job.get("hidden_set")) for split in SPLITS}
+    try:
+        hidden["train"] = load_train_sample(task, data_dir)
+    except DatasetNotPrepared:  # the train gap is then not measured; the score still counts
+        pass
+    return hidden
 
 
 def prepare(job: dict) -> None:
@@ -117,14 +125,15 @@ def _image_batches(task: Task, hidden, batch: int) -> Iterator[tuple[np.ndarray,
 
 def _split_tally(runner: ModelRunner, hidden, context: int, protocol: LatencyProtocol) -> Tally:
     tally = Tally()
-    doing = f"scoring the {hidden.split} half of the hidden set"
+    doing = (f"scoring the {hidden.split} half of the hidden set" if hidden.split != "train"
+             else "scoring the training-data sample")
     if runner.task.is_language_model:
         per_batch = max(1, protocol.accuracy_tokens // context)
         for inputs, targets in window_batches(hidden.segments, context, per_batch):
             tally.add(next_char_tally(runner.checked(inputs, doing), targets))
     else:
         for inputs, labels in _image_batches(runner.task, hidden, protocol.accuracy_batch):
-            tally.add(classification_tally(runner.checked(inputs, doing), labels))
+            tally.add(loss_tally(runner.checked(inputs, doing), labels))
     return tally
 
 
@@ -252,10 +261,13 @@ def score_in_process(model_bytes: bytes, job: dict, hidden: dict, report: Callab
     started = time.perf_counter()
     runner.checked(single, "running the first inference")
     probe_seconds = time.perf_counter() - started
-    samples = sum(_accuracy_samples(task, hidden[name], context) for name in SPLITS)
+    scored = [name for name in (*SPLITS, "train") if name in hidden]
+    samples = sum(_accuracy_samples(task, hidden[name], context) for name in scored)
     stage("accuracy", probe_seconds=probe_seconds, samples=samples)
     tallies = {name: _split_tally(runner, hidden[name], context, protocol) for name in SPLITS}
     memory = peak_memory_mb() - baseline
+    # The train gap (evaluator.train_gap): the same model on the fixed training-data sample.
+    train = _split_tally(runner, hidden["train"], context, protocol) if "train" in hidden else None
 
     stage("numerics")
     numerics_check = check_numerics(runner, model_bytes, task, hidden["public"], context)
@@ -276,6 +288,7 @@ def score_in_process(model_bytes: bytes, job: dict, hidden: dict, report: Callab
     return {
         "stage_seconds": stage.seconds,
         "splits": {name: vars(tally) for name, tally in tallies.items()},
+        "train_sample": vars(train) if train is not None else None,
         "peak_memory_mb": max(0.0, memory),
         "peak_address_space_mb": _status_mb("VmPeak"),
         "throughput": throughput,

@@ -4,10 +4,14 @@ Fixed interface (other tools depend on it)::
 
     python -m evaluator validate MODEL --task TASK [--json]
     python -m evaluator score MODEL --task TASK [--split public|private|all] [--data-dir DIR]
-                                   [--json] [--quick] [--timeout S] [--memory-mb MB]
-                                   [--latency-limit-ms MS]
+                                   [--hidden-set NAME] [--json] [--quick] [--timeout S]
+                                   [--memory-mb MB] [--latency-limit-ms MS]
     python -m evaluator calibrate [--task TASK ...] [--quick] [--json]
     python -m evaluator datasets fetch|import --from DIR|info [--data-dir DIR]
+
+On a hidden set that is not public (an instructor's own, ``datasets import --name``), ``score``
+prints no figure of its private half: neither the private split's accuracy nor anything pooled
+with it (the default split is then ``public``).
 
 Exit status: 0 valid / scored; 2 the model was rejected or failed in the sandbox (or a usage
 error); 1 an internal error of the evaluator (datasets not prepared, scoring process not started).
@@ -42,7 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print one JSON object")
     commands.add_parser("validate", parents=[common], help="check a model without running it")
     scored = commands.add_parser("score", parents=[common], help="score a model on the hidden set")
-    scored.add_argument("--split", choices=("public", "private", "all"), default="all")
+    scored.add_argument("--split", choices=("public", "private", "all"), default=None,
+                        help="which half the top-line accuracy is of (default: all; only public "
+                             "on a set that is not public)")
+    scored.add_argument("--hidden-set", default=None, metavar="NAME",
+                        help="score on this imported hidden set of the task (it must be prepared "
+                             "here; default: the task's standard set)")
     scored.add_argument("--data-dir", type=Path, default=None,
                         help="prepared datasets (default: $ARENA_DATA_DIR or ~/.cache/model-arena/data)")
     scored.add_argument("--quick", action="store_true",
@@ -118,7 +127,19 @@ def _score_table(card: dict) -> Table:
     if provenance.get("hardware_class"):
         rows.append(("hardware class", f"{provenance['hardware_class']} "
                                        f"({provenance.get('cpu_count')} cores)"))
+    hidden_set = card.get("hidden_set") or {}
+    if hidden_set:
+        kind = "public labels" if hidden_set.get("public") else "not public"
+        rows.append(("hidden set", f"{hidden_set['name']} ({kind}), sha256 "
+                                   f"{hidden_set['sha256'][:12]}"))
+    gap = card.get("train_gap") or {}
+    if gap.get("measured"):
+        rows.append((f"train gap (loss, {gap['loss_unit']})",
+                     f"{_number(gap['figures']['train']['loss'])} on training data, relative gap "
+                     f"{gap['relative_loss_gap']:+.3f}{' FLAGGED' if gap['flagged'] else ''}"))
     for half in ("public", "private"):
+        if half not in card["splits"]:  # withheld: the set is not public
+            continue
         values = card["splits"][half]
         text = f"{_number(values['accuracy'])} on {_number(values['count'])}"
         if language:
@@ -129,6 +150,45 @@ def _score_table(card: dict) -> Table:
     return table
 
 
+def withhold_private(card: dict) -> dict:
+    """The scorecard as a student's tools may print it for a set that is not public: the private
+    half and everything pooled with it removed (a copy; a public set's card is returned as is)."""
+    if (card.get("hidden_set") or {}).get("public", True):
+        return card
+    card = json.loads(json.dumps(card))
+    card["splits"].pop("private", None)
+    public = card["splits"].get("public") or {}
+    card.update(split="public", accuracy=public.get("accuracy"))
+    if card.get("bits_per_char") is not None:
+        card["bits_per_char"] = public.get("bits_per_char")
+    gap = card.get("train_gap") or {}
+    if gap.get("measured"):
+        figures = gap["figures"]
+        figures.pop("private", None)
+        figures.pop("hidden", None)
+        for key in ("loss_gap", "relative_loss_gap", "accuracy_gap", "reason"):
+            gap.pop(key, None)
+        gap["measured"] = False
+        gap["withheld"] = "the set is not public: only its public half is shown"
+    return card
+
+
+def _local_hidden_set(args: argparse.Namespace) -> tuple[bool | None, str | None]:
+    """Whether the set to score on is public (None: not prepared here, the scorer says so), and
+    an error for a split that would show its private half."""
+    from evaluator.datasets import DatasetError, hidden_set_entry
+
+    try:
+        public = bool(hidden_set_entry(args.hidden_set or args.task, args.data_dir,
+                                       args.task).get("public"))
+    except (DatasetError, ValueError):
+        return None, None
+    if not public and args.split in ("private", "all"):
+        return public, (f"the hidden set {args.hidden_set!r} is not public: its private half is "
+                        "never shown; score with --split public")
+    return public, None
+
+
 def _score(args: argparse.Namespace, console: Console) -> int:
     from evaluator.scoring import LatencyProtocol, ScoringError, score
 
@@ -137,17 +197,23 @@ def _score(args: argparse.Namespace, console: Console) -> int:
     except OSError as error:
         print(f"error: could not read {args.model}: {error.strerror}", file=sys.stderr)
         return EXIT_REJECTED
+    public, refusal = _local_hidden_set(args)
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return EXIT_REJECTED
+    args.split = args.split or ("public" if public is False else "all")
     protocol = LatencyProtocol.quick() if args.quick else LatencyProtocol.standard()
     try:
         card = score(model, args.task, split=args.split, data_dir=args.data_dir, protocol=protocol,
                      timeout_s=args.timeout, memory_limit_mb=args.memory_mb,
-                     latency_limit_ms=args.latency_limit_ms)
+                     latency_limit_ms=args.latency_limit_ms, hidden_set=args.hidden_set)
     except ScoringError as error:
         if args.json:
             print(json.dumps({"task": args.task, "split": args.split, "valid": None,
                               "error": str(error), "internal_error": True}))
         print(f"internal error (not your model's fault): {error}", file=sys.stderr)
         return EXIT_INTERNAL
+    card = withhold_private(card)
     if args.json:
         print(json.dumps(card))
     elif card["valid"]:

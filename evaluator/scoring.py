@@ -33,7 +33,8 @@ from evaluator.sandbox import (
 )
 from evaluator.tasks import get_task
 
-__all__ = ["score", "LatencyProtocol", "ScoringError", "IsolationError", "SCORECARD_KEYS", "FAILURE_KINDS"]
+__all__ = ["score", "LatencyProtocol", "ScoringError", "IsolationError", "HiddenSetMissing",
+           "SCORECARD_KEYS", "FAILURE_KINDS"]
 
 DEFAULT_TIMEOUT_S = 600.0
 # SPEC §4's default latency limit, and the probe: a first batch-1 inference still running after
@@ -57,7 +58,7 @@ METRIC_KEYS = (
 SCORECARD_KEYS = (
     "task", "split", "valid", "error", "failure_kind", *METRIC_KEYS, "latency_runs",
     "latency_noisy", "latency_attempts", "context_length", "splits", "provenance", "protocol",
-    "sandbox", "timings", "validation", "numerics", "warnings",
+    "sandbox", "timings", "validation", "numerics", "warnings", "hidden_set", "train_gap",
 )
 # What the child was doing at each stage, for messages.
 _STAGE_WORDS = {
@@ -72,6 +73,11 @@ _STAGE_WORDS = {
 
 class ScoringError(Exception):
     """The platform could not score (not the model's fault): safe to retry later."""
+
+
+class HiddenSetMissing(ScoringError):
+    """The hidden set the job names is not prepared on this machine: the platform's fault (a
+    worker without the set), never the model's; another worker that has it may score it."""
 
 
 class IsolationError(ScoringError, IsolationUnavailable):
@@ -177,6 +183,18 @@ def _failure_without_result(
     return "crash", f"onnxruntime crashed ({how}) while {doing}."
 
 
+def _fill_train_gap(card: dict, metrics: dict) -> None:
+    from evaluator.train_gap import summarize
+
+    if card.get("task") is None:  # a card put together by hand (tests of _finish)
+        return
+    tallies = {name: Tally(**values) for name, values in metrics["splits"].items()}
+    train = metrics.get("train_sample")
+    public = bool((card.get("hidden_set") or {}).get("public"))
+    card["train_gap"] = summarize(Tally(**train) if train else None, tallies,
+                                  get_task(card["task"]).kind, public)
+
+
 def _fill_metrics(card: dict, metrics: dict, language: bool) -> None:
     tallies = {name: Tally(**values) for name, values in metrics["splits"].items()}
     card["splits"] = {name: tally.to_dict(language) for name, tally in tallies.items()}
@@ -224,13 +242,20 @@ def _validate(model_bytes: bytes, task: str):
     return validate(model_bytes, task)
 
 
-def _dataset_sha256(task: str, data_dir: Path) -> str:
-    from evaluator.datasets import DatasetNotPrepared, dataset_sha256
+def hidden_set_card(task: str, data_dir: Path, hidden_set: str | None) -> dict:
+    """The scorecard's ``hidden_set``: which set the model is scored on and whether its labels are
+    public; ``HiddenSetMissing`` when an imported set is not on this machine."""
+    from evaluator.datasets import DatasetNotPrepared, hidden_set_entry
 
+    name = hidden_set or task
     try:
-        return dataset_sha256(task, data_dir)
+        entry = hidden_set_entry(name, data_dir, task)
     except DatasetNotPrepared as error:
-        raise ScoringError(str(error)) from error
+        if name == task:
+            raise ScoringError(str(error)) from error
+        raise HiddenSetMissing(str(error)) from error
+    return {"name": name, "public": bool(entry.get("public")), "standard": name == task,
+            "sha256": entry["sha256"], "count": entry["counts"]["test"]}
 
 
 def _resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
@@ -250,6 +275,7 @@ def score(
     memory_limit_mb: int | None = None,
     latency_limit_ms: float | None = None,
     require_isolation: tuple[str, ...] | list[str] = (),
+    hidden_set: str | None = None,
 ) -> dict:
     """Score ``model`` (bytes or a path to a ``.onnx`` file) on ``task``'s hidden set.
 
@@ -258,6 +284,9 @@ def score(
     (default: SPEC §4's 100 ms) sets the probe deadline of the first batch-1 inference.
     ``require_isolation`` (names of ``evaluator.sandbox.ISOLATIONS``): the child refuses to read
     the model unless each took effect, and ``IsolationError`` (a ``ScoringError``) is raised.
+    ``hidden_set``: score on this imported set of the task instead of its standard set
+    (``HiddenSetMissing``, a ``ScoringError``, when it is not prepared in ``data_dir``). The card
+    says which set (``hidden_set``) and holds the train gap and its flag (``train_gap``).
     """
     spec = get_task(task)
     if split not in SPLIT_CHOICES:
@@ -284,10 +313,12 @@ def score(
     if not report.ok or report.model_bytes is None:
         # A rejected model needs no data; the hash is recorded when the data is there.
         with contextlib.suppress(ScoringError):
-            card["provenance"]["dataset_sha256"] = _dataset_sha256(task, root)
+            card["hidden_set"] = hidden_set_card(task, root, hidden_set)
+            card["provenance"]["dataset_sha256"] = card["hidden_set"]["sha256"]
         card.update(failure_kind="invalid", error=report.summary())
         return card
-    card["provenance"]["dataset_sha256"] = _dataset_sha256(task, root)
+    card["hidden_set"] = hidden_set_card(task, root, hidden_set)
+    card["provenance"]["dataset_sha256"] = card["hidden_set"]["sha256"]
     import onnx
 
     card["params"], card["nonzero_params"] = parameter_counts(onnx.load_from_string(report.model_bytes))
@@ -295,7 +326,7 @@ def score(
     if spec.is_language_model:  # a dynamic context is scored at the largest allowed
         context = report.info.get("context_length") or spec.max_context
     job = {"task": task, "data_dir": str(root), "protocol": protocol.to_dict(),
-           "context_length": context}
+           "context_length": context, "hidden_set": card["hidden_set"]["name"]}
     limit_ms = DEFAULT_LATENCY_LIMIT_MS if latency_limit_ms is None else float(latency_limit_ms)
     if not limit_ms > 0:
         raise ValueError(f"latency_limit_ms must be positive, not {latency_limit_ms!r}")
@@ -365,6 +396,7 @@ def _finish(card: dict, outcome: ChildOutcome, limits: SandboxLimits, language: 
         return card
     metrics = result["metrics"]
     _fill_metrics(card, metrics, language)
+    _fill_train_gap(card, metrics)
     _fill_numerics(card, metrics.get("numerics"))
     card["provenance"].update(
         onnxruntime_version=metrics["versions"]["onnxruntime"],

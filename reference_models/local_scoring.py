@@ -73,7 +73,8 @@ def _prepare_text(target: Path, data_dir, source: dict) -> None:
 def check_model(model: bytes | str | os.PathLike, task: str, *,
                 data_dir: str | os.PathLike | None = None, quick: bool = False,
                 cache_root: str | os.PathLike | None = None) -> dict:
-    """The evaluator's scorecard of ``model`` on ``task``'s validation slice (``split="all"``).
+    """The evaluator's scorecard of ``model`` on ``task``'s validation slice (``split="all"``);
+    its ``hidden_set`` names the slice. Only data present here is used.
 
     ``quick`` uses ``LatencyProtocol.quick()`` (a few timed runs; for tests, not for decisions).
     """
@@ -81,7 +82,11 @@ def check_model(model: bytes | str | os.PathLike, task: str, *,
 
     protocol = LatencyProtocol.quick() if quick else LatencyProtocol.standard()
     slice_dir = validation_data_dir(task, data_dir, cache_root)
-    return score(model, task, split="all", data_dir=slice_dir, protocol=protocol)
+    card = score(model, task, split="all", data_dir=slice_dir, protocol=protocol)
+    if card.get("hidden_set"):  # say which set it was: never a hidden set, public data only
+        card["hidden_set"] |= {"name": f"{task} validation slice of the public training data",
+                               "public": True, "standard": False}
+    return card
 
 
 __all__ = ["check_model", "validation_data_dir"]

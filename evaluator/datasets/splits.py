@@ -57,7 +57,7 @@ def indices_sha256(indices: np.ndarray) -> str:
 # first TRAIN_TEXT_FRACTION of the training text (the recipes hold the end of the text out for
 # validation, so it is not training data for them).
 TRAIN_SAMPLE_SEED = 20261202
-TRAIN_SAMPLE_IMAGES = 2000
+TRAIN_SAMPLE_IMAGES = 10000
 TRAIN_SAMPLE_SEGMENTS = 16
 TRAIN_SAMPLE_CHARS = 2048
 TRAIN_TEXT_FRACTION = 0.85

@@ -144,3 +144,52 @@ def test_cli_imports_and_lists_a_named_set(tmp_path, capsys):
     assert datasets_main(["import", "--name", "x", "--from", str(tmp_path)]) == 2
     assert "one --task" in capsys.readouterr().err
     json.dumps(read_manifest(tmp_path / "data"))  # still plain JSON
+
+
+def _exam_set(tmp_path, count: int = 60):
+    images, labels = _digits(count, seed=3)
+    _write_idx(tmp_path / "i.gz", images)
+    _write_idx(tmp_path / "l.gz", labels.astype(np.uint8))
+    import_hidden_set("exam", "mnist", tmp_path / "i.gz", tmp_path / "data",
+                      labels=tmp_path / "l.gz")
+    return tmp_path / "data"
+
+
+def test_local_score_on_a_set_that_is_not_public_prints_no_private_figure(tmp_path, capsys):
+    from evaluator.cli import main
+    from tests.evaluator import model_zoo
+
+    data = _exam_set(tmp_path)
+    model = tmp_path / "m.onnx"
+    model.write_bytes(model_zoo.mnist_linear())
+    common = [str(model), "--task", "mnist", "--data-dir", str(data), "--quick",
+              "--hidden-set", "exam"]
+    assert main(["score", *common, "--split", "all"]) == 2
+    assert "its private half is never shown" in capsys.readouterr().err
+    assert main(["score", *common, "--json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["valid"] and card["split"] == "public"
+    assert card["hidden_set"]["name"] == "exam" and card["hidden_set"]["public"] is False
+    assert "private" not in card["splits"] and card["splits"]["public"]["count"] == 30
+    assert "private" not in json.dumps(card["train_gap"])
+    assert main(["score", *common]) == 0
+    out = capsys.readouterr().out
+    assert "exam (not public)" in out and "public half accuracy" in out
+    assert "private" not in out
+
+
+def test_local_score_needs_the_set_here_and_says_which_it_used(tmp_path, capsys,
+                                                               prepared_mnist_dir):
+    from evaluator.cli import main
+    from tests.evaluator import model_zoo
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(model_zoo.mnist_linear())
+    assert main(["score", str(model), "--task", "mnist", "--data-dir", str(prepared_mnist_dir),
+                 "--quick", "--hidden-set", "exam"]) == 1
+    err = capsys.readouterr().err
+    assert "not your model's fault" in err and "the hidden set 'exam' is not prepared" in err
+    assert main(["score", str(model), "--task", "mnist", "--data-dir", str(prepared_mnist_dir),
+                 "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist (public labels)" in out and "private half accuracy" in out
