@@ -10,14 +10,14 @@ import random
 from datetime import timedelta
 
 import pytest
+from competitions.models import Track
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-
-from competitions.models import Track
 from leaderboards.incremental import refresh_student
 from leaderboards.models import LeaderboardEntry
 from leaderboards.ranking import rebuild_track
+
 from submissions.models import Score, Status, Submission
 from submissions.signals import scores_changed
 
@@ -183,3 +183,21 @@ def test_the_signal_of_a_real_scoring_write_updates_the_board(competition, make_
     incremental = stored(track)
     rebuild_track(track)
     assert stored(track) == incremental
+
+
+def test_the_admin_action_rebuilds_the_selected_competitions(competition, make_user, client):
+    from django.contrib.auth import get_user_model
+
+    rng = random.Random(3)
+    track = competition.tracks.get(slug="mnist")
+    for name in ("ann", "bob"):
+        write(track, make_user(name), rng)
+    expected = stored(track)
+    LeaderboardEntry.objects.filter(track=track).delete()
+    admin_user = get_user_model().objects.create_superuser("root", "root@example.org", "pw")
+    client.force_login(admin_user)
+    response = client.post("/admin/competitions/competition/", {
+        "action": "rebuild_leaderboards", "_selected_action": [competition.pk]}, follow=True)
+    assert response.status_code == 200
+    assert "leaderboard rows written" in response.content.decode()
+    assert stored(track) == expected
