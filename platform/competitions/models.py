@@ -21,6 +21,17 @@ DEFAULT_REJECTED_DAILY_LIMIT = 20
 TASK_CHOICES = [(name, task.title) for name, task in TASKS.items()]
 
 
+def validate_hidden_set_name(name: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    from evaluator.datasets import check_hidden_set_name
+
+    try:
+        check_hidden_set_name(name)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+
+
 class Competition(models.Model):
     class Visibility(models.TextChoices):
         PUBLIC = "public", "Public (listed, anyone may join)"
@@ -101,6 +112,12 @@ class Track(models.Model):
         help_text="The hardware class whose workers score this track (blank: the default class, "
                   "the first one any worker reported).",
     )
+    hidden_set = models.CharField(
+        max_length=48, blank=True, validators=[validate_hidden_set_name],
+        help_text="The hidden set this track is scored on: blank for the task's standard (public) "
+                  "test set, or the name of a set imported on every scoring worker with "
+                  "`python -m evaluator datasets import --name NAME` (docs/instructors.md).",
+    )
     # Optional: a track may open later or close earlier than its competition.
     start = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
@@ -116,6 +133,11 @@ class Track(models.Model):
 
     def __str__(self) -> str:
         return f"{self.competition.slug}/{self.slug}"
+
+    @property
+    def hidden_set_name(self) -> str:
+        """The name of the set the track is scored on (the task's name for its standard set)."""
+        return self.hidden_set or self.task
 
     @property
     def opens_at(self) -> datetime:
