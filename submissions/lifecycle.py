@@ -27,7 +27,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from hardware.services import track_class_name
 
+from . import dispatch
 from .models import Rescore, Score, Status, Submission
 from .signals import scores_changed
 
@@ -114,15 +116,11 @@ def _scores_changed(track: Track, submission: Submission) -> None:
 def _rescore_if_moved(track: Track, submission: Submission, scored_on: str) -> None:
     """The track moved to another class while this run was under way (``rescore_track``): queue
     a re-score on the track's class so the whole track ends up scored on one class."""
-    from hardware.services import track_class_name
-
     target = track_class_name(track)
     if not scored_on or not target or scored_on == target:
         return
     if queue_rescores([submission.pk], target):
-        from .tasks import send_tokens
-
-        transaction.on_commit(lambda: send_tokens(target, 1))
+        transaction.on_commit(lambda: dispatch.send_tokens(target, 1))
 
 
 def queue_rescores(submission_ids: list[int], hardware_class: str) -> list[int]:

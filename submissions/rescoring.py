@@ -1,4 +1,7 @@
-"""Re-scoring a whole track on another hardware class (``manage.py rescore_track``).
+"""Re-scoring: a whole track on another hardware class (``manage.py rescore_track``), and a track
+or one submission again on its own class after the evaluator changed (``manage.py rescore``, the
+organizer's pages). Re-scores cost no quota and wait behind every student upload
+(``submissions.queue.claim_next``).
 
 Choice: the working scores stay visible. Each scored submission keeps its ``Score`` (and its place
 on the leaderboard) until its re-score lands; ``lifecycle.record_rescore`` then swaps the score
@@ -15,6 +18,8 @@ hits platform errors is retried and, when it gives up, leaves the old score in p
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from competitions.models import Track
@@ -23,7 +28,7 @@ from django.db.models import Count, Q
 from hardware.models import HardwareClass
 from hardware.services import check_class_name, track_class_name
 
-from . import lifecycle
+from . import dispatch, lifecycle
 from .models import Rescore, Status, Submission
 
 
@@ -55,8 +60,6 @@ def rescore_track(track: Track, hardware_class: str, *,
             f"no worker of hardware class {hardware_class!r} has started (known classes: "
             f"{known}); start one with ARENA_HARDWARE_CLASS={hardware_class}, or pass "
             "--before-worker to queue the re-scores for it now")
-    from .tasks import send_tokens
-
     with transaction.atomic():
         locked = Track.objects.select_for_update().get(pk=track.pk)
         previous = track_class_name(locked)
@@ -74,7 +77,7 @@ def rescore_track(track: Track, hardware_class: str, *,
         # Their tokens went to the old class's queue; the new class needs its own.
         waiting = Submission.objects.filter(track=locked, status=Status.QUEUED).count()
         tokens = len(queued) + retargeted + waiting
-        transaction.on_commit(lambda: send_tokens(hardware_class, tokens))
+        transaction.on_commit(lambda: dispatch.send_tokens(hardware_class, tokens))
     track.refresh_from_db()
     return RescorePlan(track, previous, hardware_class, len(queued) + retargeted, waiting,
                        already.count())
@@ -89,4 +92,51 @@ def rescore_progress(track: Track) -> dict[str, int]:
     counts["scored_elsewhere"] = Submission.objects.filter(
         track=track, status__in=lifecycle.SCORED_STATUSES).exclude(
         Q(score__hardware_class=track.hardware_class)).count() if track.hardware_class else 0
+    return counts
+
+
+def rescore(track: Track, submission: Submission | None = None) -> int:
+    """Queue a re-score on the track's own class of every scored submission of ``track`` (or of
+    ``submission`` alone); the number queued. A submission with a re-score pending is not queued
+    twice; its current score stays on the leaderboard until the new one is written."""
+    if submission is not None and submission.track_id != track.pk:
+        raise RescoreRefused("that submission is not on this track")
+    class_name = track_class_name(track)
+    if not class_name:
+        raise RescoreRefused("no scoring worker has started yet: nothing could re-score it")
+    scored = Submission.objects.filter(track=track, status__in=lifecycle.SCORED_STATUSES)
+    if submission is not None:
+        scored = scored.filter(pk=submission.pk)
+        if not scored.exists():
+            raise RescoreRefused(f"submission #{submission.pk} has no score to replace (it is "
+                                 f"{submission.status})")
+    ids = list(scored.order_by("created_at", "id").values_list("id", flat=True))
+    with transaction.atomic():
+        queued = lifecycle.queue_rescores(ids, class_name)
+        if queued:
+            transaction.on_commit(lambda: dispatch.send_tokens(class_name, len(queued)))
+    return len(queued)
+
+
+def score_version(card: dict | None) -> str:
+    """The evaluator and latency protocol that produced a scorecard, as one short label."""
+    card = card or {}
+    evaluator = (card.get("provenance") or {}).get("evaluator_version") or "unknown"
+    protocol = card.get("protocol")
+    digest = (hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:8]
+              if protocol else "unknown")
+    return f"evaluator {evaluator}, protocol {digest}"
+
+
+def score_versions(track: Track) -> dict[str, int]:
+    """How many of the track's scores each evaluator/protocol version produced (one query; a
+    track whose dict has more than one key mixes versions on its leaderboard)."""
+    from .models import Score
+
+    counts: dict[str, int] = {}
+    for provenance, protocol in Score.objects.filter(
+            submission__track=track, submission__status__in=lifecycle.SCORED_STATUSES).values_list(
+            "scorecard__provenance", "scorecard__protocol"):
+        label = score_version({"provenance": provenance, "protocol": protocol})
+        counts[label] = counts.get(label, 0) + 1
     return counts

@@ -6,11 +6,12 @@ from collections.abc import Iterable
 
 from competitions.models import Track
 from competitions.services import join
+from coursework.rules import extra_uploads, upload_window
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import quotas
+from . import dispatch, quotas, validation
 from .models import Status, Submission
 from .storage import StoredArtifact, store_chunks
 
@@ -32,8 +33,10 @@ def check_may_submit(track: Track, user, *, as_baseline: bool = False) -> None:
             raise UploadRefused("Only the competition's organizers can add baselines.", 403,
                                 "not_organizer")
         return
-    if not track.is_open():
-        when = "has not opened yet" if timezone.now() < track.opens_at else "is closed"
+    # The student's own deadline (an extension) and the competition's late-upload rule.
+    window = upload_window(track, user)
+    if window in ("not_open", "closed"):
+        when = "has not opened yet" if window == "not_open" else "is closed"
         raise UploadRefused(f"The track {track.slug} of {competition.title} {when}.", 403,
                             "closed")
     if competition.is_participant(user):
@@ -68,13 +71,9 @@ def submit(
     if submission.duplicate:
         return submission
     if settings.ARENA_VALIDATE_INLINE:
-        from .validation import validate_now
-
-        validate_now(submission.pk)
+        validation.validate_now(submission.pk)
     else:
-        from .tasks import send_validation
-
-        transaction.on_commit(lambda: send_validation(submission.pk))
+        transaction.on_commit(lambda: dispatch.send_validation(submission.pk))
     submission.refresh_from_db()
     return submission
 
@@ -92,7 +91,7 @@ def _reserve(track: Track, user, artifact: StoredArtifact, label: str,
             earlier.duplicate = True
             return earlier
         if not as_baseline:
-            quotas.check(track, quotas.usage(track, user))
+            quotas.check(track, quotas.usage(track, user), extra=extra_uploads(track, user))
         submission = Submission.objects.create(
             track=track, user=user, is_baseline=as_baseline, label=label[:200],
             sha256=artifact.sha256, size_bytes=artifact.size_bytes,
@@ -102,15 +101,3 @@ def _reserve(track: Track, user, artifact: StoredArtifact, label: str,
         submission.duplicate = False
         return submission
 
-
-def enqueue(submission_id: int) -> None:
-    """Send a scoring token to the queue of the class that scores the submission's track, once
-    the current transaction (if any) has committed. The submission waits in the database; the
-    worker that takes the token claims the fairest waiting one (``submissions.queue``)."""
-    from hardware.services import track_class_name
-
-    from .tasks import send_tokens
-
-    track = Submission.objects.select_related("track").get(pk=submission_id).track
-    class_name = track_class_name(track)
-    transaction.on_commit(lambda: send_tokens(class_name))

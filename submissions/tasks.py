@@ -20,20 +20,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from hardware import services as hardware
 
-from . import lifecycle, validation
+from . import dispatch, lifecycle, validation
 from . import queue as fair_queue
-from .models import Rescore, Status, Submission
+from .models import Rescore, Submission
 from .storage import read_artifact
 
 log = logging.getLogger(__name__)
-
-
-def latency_protocol():
-    from evaluator.scoring import LatencyProtocol
-
-    if settings.ARENA_LATENCY_PROTOCOL == "quick":
-        return LatencyProtocol.quick()
-    return LatencyProtocol.standard()
 
 
 def run_evaluator(submission_id: int, hardware_class: str | None = None) -> dict:
@@ -51,7 +43,7 @@ def run_evaluator(submission_id: int, hardware_class: str | None = None) -> dict
     model_bytes = read_artifact(submission.artifact_path)
     return score(
         model_bytes, track.task, split="all",
-        data_dir=settings.ARENA_DATA_DIR, protocol=latency_protocol(),
+        data_dir=settings.ARENA_DATA_DIR, protocol=hardware.latency_protocol(),
         timeout_s=settings.ARENA_SCORING_TIMEOUT_S,
         memory_limit_mb=settings.ARENA_SCORING_MEMORY_MB,
         latency_limit_ms=track.max_latency_ms,
@@ -89,39 +81,8 @@ def check_worker_isolation() -> list[str]:
     return missing
 
 
-BROKER_DOWN_NOTICE = (
-    "Your upload is saved and counted; the platform's queue could not be reached just now, so it "
-    "will be checked and scored as soon as the queue is back (within a few minutes). There is no "
-    "need to upload it again."
-)
 
 
-def send_validation(submission_id: int) -> bool:
-    """Send the upload's validation task to the validation queue; False when the broker could not
-    be reached in ``ARENA_PUBLISH_TIMEOUT_S`` (the submission then says so in ``error`` and
-    beat's sweep sends it later). Never raises: the upload is stored whatever the broker does.
-
-    The publish goes through its own connection with short socket timeouts and one quick retry,
-    so an unreachable broker (refused, or a host that never answers) costs the request about a
-    second instead of kombu's default unbounded wait; the workers' own connections keep theirs.
-    """
-    from arena.celery import app
-
-    redis = str(app.conf.broker_url or "").startswith(("redis://", "rediss://"))
-    options = settings.ARENA_PUBLISH_TRANSPORT_OPTIONS if redis else {}
-    try:
-        with app.connection_for_write(connect_timeout=settings.ARENA_PUBLISH_TIMEOUT_S,
-                                      transport_options=options) as connection:
-            validate_submission.apply_async(
-                (submission_id,), queue=validation.validation_queue_name(),
-                connection=connection, retry=True, retry_policy=settings.ARENA_PUBLISH_RETRY_POLICY)
-        return True
-    except Exception as exc:  # kombu's OperationalError, socket errors, a full disk (filesystem)
-        log.warning("could not send the validation of submission %s (%s: %s); beat's sweep will "
-                    "send it", submission_id, type(exc).__name__, exc)
-        Submission.objects.filter(pk=submission_id, status=Status.RECEIVED).update(
-            error=BROKER_DOWN_NOTICE)
-        return False
 
 
 @shared_task(
@@ -169,12 +130,6 @@ def heartbeat(model, row_id: int, token: int):
         thread.join(timeout=10)
 
 
-def send_tokens(hardware_class: str | None, count: int = 1, countdown: float | None = None) -> None:
-    """``count`` scoring tokens to the queue of ``hardware_class`` (None: no class known yet;
-    the deployment's default queue, which every worker reads)."""
-    for _ in range(count):
-        score_next.apply_async((hardware_class,), queue=hardware.queue_name(hardware_class),
-                               countdown=countdown)
 
 
 def worker_class() -> str:
@@ -197,7 +152,7 @@ def score_next(self, hardware_class: str | None = None) -> str:
     mine = worker_class()
     if hardware_class and hardware_class != mine:
         # Sent to another class's queue and yet here (a misconfigured -Q): hand it back.
-        send_tokens(hardware_class)
+        dispatch.send_tokens(hardware_class)
         return "rerouted"
     claim = fair_queue.claim_next(mine)
     if claim is None:
@@ -205,7 +160,7 @@ def score_next(self, hardware_class: str | None = None) -> str:
         if hardware_class is None and default and default != mine:
             # A token of the default queue (sent before any class was known): it was meant for
             # the tracks with no class, which the default class scores.
-            send_tokens(default)
+            dispatch.send_tokens(default)
             return "passed-on"
         return "idle"
     try:
@@ -228,7 +183,7 @@ def _retry(claim: fair_queue.Claim, hardware_class: str, reason: str) -> str:
     if not release(claim.id, claim.token, reason):
         return "failed"
     # The submission waits in the queue until its back-off ends; this token arrives then.
-    send_tokens(hardware_class, countdown=lifecycle.retry_wait(retries).total_seconds())
+    dispatch.send_tokens(hardware_class, countdown=lifecycle.retry_wait(retries).total_seconds())
     return "retrying"
 
 
@@ -239,13 +194,13 @@ def requeue_stuck_submissions() -> list[int]:
     ``queued``, and the same for re-scores; one token each to its class's queue."""
     checks = validation.recover_stuck()
     for submission_id in checks:
-        send_validation(submission_id)
+        dispatch.send_validation(submission_id)
     ids = lifecycle.requeue_stuck()
     for submission in Submission.objects.filter(pk__in=ids).select_related("track"):
-        send_tokens(hardware.track_class_name(submission.track))
+        dispatch.send_tokens(hardware.track_class_name(submission.track))
     rescores = lifecycle.requeue_stuck_rescores()
     for _, class_name in rescores:
-        send_tokens(class_name)
+        dispatch.send_tokens(class_name)
     if ids or rescores or checks:
         log.warning("re-sent checks of %s; re-queued stuck submissions %s and re-scores %s",
                     checks, ids, [rescore_id for rescore_id, _ in rescores])

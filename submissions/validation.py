@@ -1,7 +1,7 @@
 """The validation stage, run by workers of the validation queue, never in the upload request.
 
 An upload is stored and its quota reserved in the request (milliseconds), then left ``received``.
-A validation task (``submissions.tasks.validate_submission``, on ``validation_queue_name()``, a queue
+A validation task (``submissions.tasks.validate_submission``, on ``dispatch.validation_queue_name()``, a queue
 no scoring run ever holds up) checks the file with the evaluator's gate under a time limit:
 
 - ``claim_validation``: ``received`` (or ``validating`` abandoned past its deadline) →
@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import dispatch
 from .models import Status, Submission
 from .storage import read_artifact
 
@@ -35,13 +36,6 @@ NEVER_CHECKED = ("The platform could not check this file in time (an internal pr
                  "model). It does not count against your quota; please upload it again.")
 
 
-def validation_queue_name() -> str:
-    """The validation queue: ``<default queue>.validate`` (``validate`` is never a class name),
-    derived from the default queue like the class queues so test stacks stay apart."""
-    from arena.celery import app
-
-    base = app.conf.task_default_queue or settings.CELERY_TASK_DEFAULT_QUEUE
-    return f"{base}.validate"
 
 
 def claim_validation(submission_id: int) -> int | None:
@@ -92,9 +86,7 @@ def record_validation(submission_id: int, token: int, report) -> str | None:
         return Status.REJECTED if done else None
     if not mine.update(status=Status.QUEUED, queued_at=now, **common):
         return None
-    from .services import enqueue
-
-    enqueue(submission_id)
+    dispatch.enqueue(submission_id)
     return Status.QUEUED
 
 

@@ -31,16 +31,26 @@ def project_modules() -> dict[str, Path]:
     return modules
 
 
+def _absolute(node: ast.ImportFrom, path: Path, known: dict[str, Path]) -> str | None:
+    """The absolute module an ``import from`` names (``from .models import X`` included)."""
+    if node.level == 0:
+        return node.module
+    importer = next(name for name, known_path in known.items() if known_path == path)
+    package = importer.split(".") if path.name == "__init__.py" else importer.split(".")[:-1]
+    package = package[: len(package) - (node.level - 1)]
+    return ".".join([*package, node.module] if node.module else package) or None
+
+
 def imported_modules(path: Path, known: dict[str, Path], *, lazy: bool = False) -> set[str]:
     """Project modules ``path`` imports: at module level, or anywhere when ``lazy``."""
     tree = ast.parse(path.read_text())
     nodes = ast.walk(tree) if lazy else tree.body
     imported: set[str] = set()
     for node in nodes:
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        if isinstance(node, ast.ImportFrom) and (base := _absolute(node, path, known)):
             for alias in node.names:
-                candidate = f"{node.module}.{alias.name}"  # ``from pkg import module``
-                imported.add(candidate if candidate in known else node.module)
+                candidate = f"{base}.{alias.name}"  # ``from pkg import module``
+                imported.add(candidate if candidate in known else base)
         elif isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)
     return {name for name in imported if name in known}

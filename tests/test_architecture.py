@@ -37,17 +37,18 @@ def _third_party_imports(package: str) -> set[str]:
 
 
 def test_no_module_imports_another_in_a_circle() -> None:
-    cycle = find_cycle(module_graph())
+    # A function-level import counts as an edge too, and relative imports are resolved: a
+    # circle closed inside a function is still a circle (the publishing of tasks lives in
+    # submissions.dispatch, below submissions.tasks, for that reason).
+    cycle = find_cycle(module_graph(lazy=True))
     assert cycle is None, " -> ".join(cycle)
 
 
-def test_the_framework_has_no_import_circle_even_inside_functions() -> None:
-    # reference_models is held to the stricter rule: a function-level import counts as an edge
-    # (grad_mode <- tensor <- autograd; random is numpy only).
-    graph = {module: targets for module, targets in module_graph(lazy=True).items()
-             if _top(module) == "reference_models"}
-    cycle = find_cycle(graph)
-    assert cycle is None, " -> ".join(cycle)
+def test_relative_imports_are_edges_of_the_graph() -> None:
+    # The check above could miss circles by dropping ``from .x import y``; it must not.
+    graph = module_graph(lazy=True)
+    assert "submissions.models" in graph["submissions.services"]
+    assert "submissions.dispatch" in graph["submissions.tasks"]
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

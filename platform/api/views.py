@@ -10,8 +10,8 @@ from competitions.permissions import (
     allowed,
     competition_for,
 )
-from competitions.querysets import competitions
 from competitions.services import join
+from coursework.services import marks as course_marks
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -43,7 +43,7 @@ class CompetitionList(generics.ListAPIView):
     serializer_class = CompetitionSerializer
 
     def get_queryset(self):
-        return competitions().visible_to(self.request.user).prefetch_related("tracks")
+        return Competition.objects.visible_to(self.request.user).prefetch_related("tracks")
 
 
 class CompetitionDetail(APIView):
@@ -145,14 +145,23 @@ def _blank(value):
 def _serialize(request, submissions, many: bool = False):
     """Submissions as JSON; private-split scores only where the caller may see them."""
     private: dict[int, bool] = {}  # per competition: one check, not one per submission
+    items = list(submissions) if many else [submissions]
+    # Final, late and hidden marks (coursework): three queries per competition, not per row.
+    by_competition: dict[int, list] = {}
+    for submission in items:
+        by_competition.setdefault(submission.track.competition_id, []).append(submission)
+    marks: dict[int, dict] = {}
+    for group in by_competition.values():
+        marks.update(course_marks(group[0].track.competition, group))
 
     def data(submission):
         competition = submission.track.competition
         if competition.pk not in private:
             private[competition.pk] = allowed(MaySeePrivate, request, competition)
-        return SubmissionSerializer(submission, context={"show_private": private[competition.pk]}).data
+        return SubmissionSerializer(submission, context={
+            "show_private": private[competition.pk], "marks": marks.get(submission.pk)}).data
 
-    return [data(s) for s in submissions] if many else data(submissions)
+    return [data(s) for s in items] if many else data(submissions)
 
 
 class SubmissionList(APIView):

@@ -17,6 +17,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
 app = Celery("arena")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The default app of every thread too (Celery makes it current in this thread only), so that the
+# apps' ``current_app`` is this one in request threads and heartbeat threads alike.
+app.set_default()
 
 
 @celeryd_after_setup.connect
@@ -26,7 +29,7 @@ def _choose_queues(sender, instance, **kwargs) -> None:
     from django.conf import settings
 
     if settings.ARENA_WORKER_ROLE == "validate":
-        from submissions.validation import validation_queue_name
+        from submissions.dispatch import validation_queue_name
 
         instance.app.amqp.queues.select(validation_queue_name())
         return

@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.contrib import admin
 
 from .models import Competition, Participation, Track
-from .querysets import competitions
 
 
 class TrackInline(admin.TabularInline):
@@ -28,7 +27,7 @@ class CompetitionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(
-            pk__in=competitions().organized_by(request.user).values("pk"))
+            pk__in=Competition.objects.organized_by(request.user).values("pk"))
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -53,5 +52,5 @@ class ParticipationAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "competition":
-            kwargs["queryset"] = competitions().organized_by(request.user)
+            kwargs["queryset"] = Competition.objects.organized_by(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

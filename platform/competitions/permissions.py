@@ -9,10 +9,11 @@ A web view asks ``allowed(IsOrganizer, request, competition)``; an API view list
 
 from __future__ import annotations
 
+from accounts.models import is_instructor
 from django.http import Http404
 from rest_framework.permissions import BasePermission
 
-from .querysets import competitions
+from .models import Competition
 
 
 class MayView(BasePermission):
@@ -58,6 +59,15 @@ class MaySeePrivate(BasePermission):
         return competition.can_see_private(request.user)
 
 
+class MayCreateCompetitions(BasePermission):
+    """Instructors (and superusers) may set up competitions; they organize what they create."""
+
+    message = "Only instructors can create competitions."
+
+    def has_permission(self, request, view) -> bool:
+        return is_instructor(request.user)
+
+
 def allowed(permission: type[BasePermission], request, competition, view=None) -> bool:
     """Whether ``permission`` lets ``request``'s user at ``competition`` (for web views)."""
     return permission().has_object_permission(request, view, competition)
@@ -65,7 +75,7 @@ def allowed(permission: type[BasePermission], request, competition, view=None) -
 
 def competition_for(request, slug: str):
     """The competition if the caller may see it; 404 otherwise (unlisted ones stay unknown)."""
-    competition = competitions().filter(slug=slug).first()
+    competition = Competition.objects.filter(slug=slug).first()
     if competition is None or not allowed(MayView, request, competition):
         raise Http404("No such competition.")
     return competition

@@ -1,6 +1,5 @@
 """Which competitions a user may see, as a queryset method (Django keeps such rules on the
-model's manager): ``Competition.objects.visible_to(user)``; modules that must not import the
-models at import time call ``competitions().visible_to(user)``.
+model's manager): ``Competition.objects.visible_to(user)``.
 
 This module imports no model (``models.py`` imports it for the manager).
 """
@@ -30,9 +29,3 @@ class CompetitionQuerySet(models.QuerySet):
             return self.none()
         return self.filter(organizers=user)
 
-
-def competitions() -> CompetitionQuerySet:
-    """Every competition as a ``CompetitionQuerySet`` (``Competition.objects.all()``)."""
-    from .models import Competition
-
-    return Competition.objects.all()

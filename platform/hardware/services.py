@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -52,6 +53,16 @@ def routes_to(track_class: str, worker_class: str, default: str | None) -> bool:
     return effective_class(track_class, default) == worker_class
 
 
+def latency_protocol():
+    """The latency protocol this deployment measures with (``ARENA_LATENCY_PROTOCOL``): the
+    standard one ranks; ``quick`` is for demos and tests."""
+    from evaluator.latency import LatencyProtocol
+
+    if settings.ARENA_LATENCY_PROTOCOL == "quick":
+        return LatencyProtocol.quick()
+    return LatencyProtocol.standard()
+
+
 def track_class_name(track) -> str | None:
     """The class that scores ``track`` now (None: no worker has started yet)."""
     return effective_class(track.hardware_class, None) or default_class_name()
@@ -60,9 +71,7 @@ def track_class_name(track) -> str | None:
 def queue_name(class_name: str | None) -> str:
     """The Celery queue of a class; the deployment's default queue (every worker reads it) when
     no class is known yet. Derived from the default queue so test stacks stay apart."""
-    from arena.celery import app
-
-    base = app.conf.task_default_queue or settings.CELERY_TASK_DEFAULT_QUEUE
+    base = current_app.conf.task_default_queue or settings.CELERY_TASK_DEFAULT_QUEUE
     return f"{base}.{class_name}" if class_name else base
 
 
@@ -96,7 +105,6 @@ def calibrate(row: HardwareClass, task: str, *, force: bool = False) -> float | 
     """Measure the task's reference latency on this machine and store it on the class row
     (unless another worker of the class stored one meanwhile, or ``force``)."""
     from evaluator.calibration import calibrate_reference
-    from submissions.tasks import latency_protocol
 
     record = calibrate_reference(task, latency_protocol())
     reference = record.get("reference_latency_ms")

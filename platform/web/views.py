@@ -6,8 +6,8 @@ same classes the API uses); the rows come from the leaderboard service; uploads 
 
 from __future__ import annotations
 
+from competitions.models import Competition
 from competitions.permissions import competition_for
-from competitions.querysets import competitions
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
+from notifications.services import wants_email
 from rest_framework.throttling import UserRateThrottle
 
 from submissions.models import Status
@@ -37,7 +38,7 @@ class UploadThrottle(UserRateThrottle):
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    visible = competitions().visible_to(request.user).prefetch_related("tracks")
+    visible = Competition.objects.visible_to(request.user).prefetch_related("tracks")
     return render(request, "web/home.html", {"competitions": visible})
 
 
@@ -76,6 +77,7 @@ def student(request: HttpRequest, slug: str) -> HttpResponse:
     form = UploadForm(competition)
     context = student_context(request, competition, form)
     context["api_token"] = api_token(request.user)
+    context["email_results"] = wants_email(request.user)
     return render(request, "web/student.html", context)
 
 

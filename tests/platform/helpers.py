@@ -108,6 +108,19 @@ def client_for(user=None) -> APIClient:
 REFERENCE_MS = 2.0
 
 
+class SentTasks:
+    """Stands in for the Celery app in ``submissions.dispatch``: records each scoring token sent
+    as ``(args, queue, countdown)`` (or ``(args, queue)``) instead of publishing it."""
+
+    def __init__(self, sent: list, *, countdown: bool = True) -> None:
+        self.sent, self.countdown = sent, countdown
+
+    def send_task(self, name: str, args: tuple, queue: str, countdown: float | None = None,
+                  **options) -> None:
+        assert name == "submissions.tasks.score_next", name
+        self.sent.append((args, queue, countdown) if self.countdown else (args, queue))
+
+
 def scorecard(accuracy: float = 0.9, latency_ms: float = 2.0, size_bytes: int = 30_000,
               private_accuracy: float | None = None, **extra) -> dict:
     """An evaluator-shaped scorecard for tests of the platform's own logic.

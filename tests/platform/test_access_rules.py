@@ -18,7 +18,7 @@ from competitions.permissions import (
     allowed,
     competition_for,
 )
-from competitions.querysets import CompetitionQuerySet, competitions
+from competitions.querysets import CompetitionQuerySet
 from competitions.services import create_competition
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
@@ -56,23 +56,23 @@ def request_as(user):
 
 
 def test_visible_to_is_the_models_can_view_rule_for_everyone(people):
-    assert isinstance(competitions(), CompetitionQuerySet)
+    assert isinstance(Competition.objects.all(), CompetitionQuerySet)
     everything = list(Competition.objects.all())
     assert len(everything) == 3
     for who, user in people.items():
-        visible = set(competitions().visible_to(user).values_list("slug", flat=True))
+        visible = set(Competition.objects.visible_to(user).values_list("slug", flat=True))
         assert visible == {c.slug for c in everything if c.can_view(user)}, who
-    assert set(competitions().visible_to(people["anonymous"]).values_list("slug", flat=True)) == {
+    assert set(Competition.objects.visible_to(people["anonymous"]).values_list("slug", flat=True)) == {
         "course", "over"}
-    assert "secret" in competitions().visible_to(people["member"]).values_list("slug", flat=True)
+    assert "secret" in Competition.objects.visible_to(people["member"]).values_list("slug", flat=True)
     # No duplicate rows from the joins (organizer and participant of the same competition).
     Participation.objects.create(competition=Competition.objects.get(slug="secret"),
                                  user=people["organizer"])
-    slugs = list(competitions().visible_to(people["organizer"]).values_list("slug", flat=True))
+    slugs = list(Competition.objects.visible_to(people["organizer"]).values_list("slug", flat=True))
     assert sorted(slugs) == ["course", "over", "secret"]
-    assert set(competitions().organized_by(people["organizer"]).values_list(
+    assert set(Competition.objects.organized_by(people["organizer"]).values_list(
         "slug", flat=True)) == {"course", "secret", "over"}
-    assert not competitions().organized_by(people["outsider"]).exists()
+    assert not Competition.objects.organized_by(people["outsider"]).exists()
 
 
 def test_permission_classes_say_who_may_do_what(people, unlisted, competition):

@@ -13,11 +13,12 @@ import pytest
 
 from evaluator import sandbox, scoring
 from evaluator.validation import isolated
-from submissions import quotas, tasks
+from submissions import dispatch, quotas, tasks
 from submissions.models import Status, Submission
 from submissions.services import submit
 from tests.evaluator.model_zoo import GOOD_MODELS
 from tests.evaluator.scoring_helpers import tiny_data_dir  # noqa: F401 - a fixture
+from tests.platform.helpers import SentTasks
 
 pytestmark = pytest.mark.django_db
 BOTH = ("network", "user")
@@ -39,7 +40,7 @@ def test_scoring_refuses_and_retries_as_a_platform_error(track, make_user, setti
                                                          tiny_data_dir, caplog):  # noqa: F811
     settings.ARENA_DATA_DIR = str(tiny_data_dir)
     settings.ARENA_LATENCY_PROTOCOL = "quick"
-    monkeypatch.setattr(tasks.score_next, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dispatch, "current_app", SentTasks([]))
     submission = submit(track, make_user("ann"), [GOOD_MODELS["mnist_linear"]()])
     assert submission.status == Status.QUEUED  # checked inline before the requirement is set
     settings.ARENA_REQUIRE_ISOLATION = ("network",)
@@ -58,7 +59,7 @@ def test_validation_refuses_without_a_required_isolation(track, make_user, setti
     settings.ARENA_VALIDATE_INLINE = False
     settings.ARENA_VALIDATE_ISOLATED = True
     settings.ARENA_REQUIRE_ISOLATION = ("network",)
-    monkeypatch.setattr(tasks, "send_validation", lambda submission_id: True)
+    monkeypatch.setattr(dispatch, "send_validation", lambda submission_id: True)
     real = isolated.validation_limits
     monkeypatch.setattr(isolated, "validation_limits", lambda **kwargs: dataclasses.replace(
         real(**kwargs), isolate_network=False))
@@ -77,7 +78,7 @@ def test_validation_in_the_workers_own_process_is_refused_when_isolation_is_requ
     settings.ARENA_VALIDATE_INLINE = False
     settings.ARENA_VALIDATE_ISOLATED = False
     settings.ARENA_REQUIRE_ISOLATION = ("user",)
-    monkeypatch.setattr(tasks, "send_validation", lambda submission_id: True)
+    monkeypatch.setattr(dispatch, "send_validation", lambda submission_id: True)
     submission = submit(track, make_user("ann"), [GOOD_MODELS["mnist_linear"]()])
     assert tasks.validate_submission(submission.pk) == Status.FAILED
     assert "ARENA_VALIDATE_ISOLATED is off" in Submission.objects.get(pk=submission.pk).error

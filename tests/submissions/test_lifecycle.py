@@ -8,11 +8,11 @@ import pytest
 from django.utils import timezone
 from leaderboards.models import LeaderboardEntry
 
-from submissions import lifecycle, tasks
+from submissions import dispatch, lifecycle, tasks
 from submissions.models import Score, Status, Submission
 from submissions.services import submit
 from tests.evaluator.model_zoo import BAD_MODELS, GOOD_MODELS
-from tests.platform.helpers import scorecard
+from tests.platform.helpers import SentTasks, scorecard
 
 pytestmark = pytest.mark.django_db
 
@@ -89,8 +89,7 @@ def test_the_task_retries_a_scoring_error_with_back_off(queued, monkeypatch, set
         raise ScoringError("could not start the scoring process")
 
     monkeypatch.setattr(tasks, "run_evaluator", broken)
-    monkeypatch.setattr(tasks.score_next, "apply_async",
-                        lambda args, queue, countdown: sent.append((args, queue, countdown)))
+    monkeypatch.setattr(dispatch, "current_app", SentTasks(sent))
     assert tasks.score_next.run() == "retrying"
     queued.refresh_from_db()
     # It waits out its back-off in the queue: a token that comes earlier finds nothing to do.
@@ -148,8 +147,7 @@ def test_the_task_scores_with_the_real_evaluator(queued, competition, make_user,
 
 def test_the_periodic_task_resends_what_it_requeues(queued, monkeypatch):
     sent = []
-    monkeypatch.setattr(tasks.score_next, "apply_async",
-                        lambda args, queue, countdown: sent.append((args, queue)))
+    monkeypatch.setattr(dispatch, "current_app", SentTasks(sent, countdown=False))
     tasks.worker_class()  # a worker has started: its class is the default one
     lifecycle.claim(queued.pk)
     Submission.objects.filter(pk=queued.pk).update(

@@ -13,7 +13,7 @@ from hardware import services as hardware
 from hardware.models import HardwareClass
 from leaderboards.models import LeaderboardEntry
 
-from submissions import lifecycle, tasks
+from submissions import dispatch, lifecycle, tasks
 from submissions.models import Rescore, Score, Status, Submission
 from submissions.queue import (
     Waiting,
@@ -230,7 +230,7 @@ def scored(track, user, class_name: str, accuracy: float = 0.9) -> Submission:
 def test_rescore_keeps_the_score_until_the_new_one_lands_exactly_once(mnist, make_user,
                                                                       monkeypatch):
     sent = []
-    monkeypatch.setattr(tasks, "send_tokens", lambda name, count=1, countdown=None:
+    monkeypatch.setattr(dispatch, "send_tokens", lambda name, count=1, countdown=None:
                         sent.append((name, count)))
     hw("class-a")
     ann, bob = make_user("ann"), make_user("bob")
@@ -286,7 +286,7 @@ def test_rescore_keeps_the_score_until_the_new_one_lands_exactly_once(mnist, mak
 def test_a_run_of_the_old_class_landing_after_the_switch_is_rescored(mnist, make_user,
                                                                      monkeypatch):
     sent = []
-    monkeypatch.setattr(tasks, "send_tokens", lambda name, count=1, countdown=None:
+    monkeypatch.setattr(dispatch, "send_tokens", lambda name, count=1, countdown=None:
                         sent.append((name, count)))
     hw("class-a")
     hw("class-b")
@@ -319,7 +319,7 @@ def test_the_rescore_command(mnist, make_user, capsys):
 def test_a_token_of_the_default_queue_is_passed_to_the_default_class(mnist, make_user,
                                                                      monkeypatch):
     sent = []
-    monkeypatch.setattr(tasks, "send_tokens", lambda name, count=1, countdown=None:
+    monkeypatch.setattr(dispatch, "send_tokens", lambda name, count=1, countdown=None:
                         sent.append(name))
     hw("class-a")
     upload(mnist, make_user("ann"))
@@ -346,7 +346,7 @@ def test_the_claim_checks_the_class_in_the_same_update(mnist, make_user):
 @pytest.mark.django_db
 def test_a_rescore_whose_worker_died_is_put_back(mnist, make_user, monkeypatch):
     sent = []
-    monkeypatch.setattr(tasks, "send_tokens", lambda name, count=1, countdown=None:
+    monkeypatch.setattr(dispatch, "send_tokens", lambda name, count=1, countdown=None:
                         sent.append((name, count)))
     hw("class-a")
     hw("class-b")

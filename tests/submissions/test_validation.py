@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from submissions import quotas, tasks, validation
+from submissions import dispatch, quotas, tasks, validation
 from submissions.models import Status, Submission
 from submissions.services import submit
 from tests.evaluator.model_zoo import BAD_MODELS, GOOD_MODELS
@@ -30,7 +30,7 @@ def track(competition):
 
 def sent_validations(monkeypatch) -> list[int]:
     sent: list[int] = []
-    monkeypatch.setattr(tasks, "send_validation", sent.append)
+    monkeypatch.setattr(dispatch, "send_validation", sent.append)
     return sent
 
 
@@ -49,7 +49,7 @@ def test_the_validation_task_queues_a_valid_file_once(track, make_user, monkeypa
                                                       django_capture_on_commit_callbacks):
     sent_validations(monkeypatch)
     tokens: list[str | None] = []
-    monkeypatch.setattr(tasks, "send_tokens", lambda name, *a, **k: tokens.append(name))
+    monkeypatch.setattr(dispatch, "send_tokens", lambda name, *a, **k: tokens.append(name))
     submission = submit(track, make_user("ann"), [GOOD_MODELS["mnist_linear"]()])
     # The scoring token leaves once the verdict has committed.
     with django_capture_on_commit_callbacks(execute=True):
