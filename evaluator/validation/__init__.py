@@ -61,6 +61,7 @@ import stat
 import onnx
 from google.protobuf.message import DecodeError
 
+from evaluator.fingerprint import weights_fingerprint
 from evaluator.onnx_facts import MAX_MODEL_BYTES, MEMORY_CAP_BYTES
 from evaluator.tasks import get_task
 from evaluator.validation import checker, memory, signature, structure
@@ -118,6 +119,8 @@ def validate(
     problems += memory.declared(inferred, memory_cap_bytes)
     if problems:
         return _rejected(task, problems, info)
+    # For the copy flag (platform/integrity): the weights' hash, names and order aside.
+    info["weights_sha256"] = weights_fingerprint(proto)
     return ValidationReport(True, task, [], info, checked)
 
 
