@@ -96,6 +96,14 @@ def run_train(args: argparse.Namespace) -> int:
         command=command, score=args.score,
     )
     print(json.dumps({k: str(v) for k, v in result.files.items()}, indent=2))
+    card = result.record.get("scorecard")
+    if card is not None:  # the run ends with what a student came for: the score
+        from rich.console import Console
+
+        from reference_models.commands.check import print_scorecard
+
+        print_scorecard(Console(), result.files["onnx"].name, card, "hidden test set")
+        return 0 if card.get("valid", True) else 1
     return 0
 
 

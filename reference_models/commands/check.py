@@ -47,26 +47,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_scorecard(console, name: str, card: dict) -> None:
+def print_scorecard(console, name: str, card: dict, where: str = "validation slice") -> None:
+    """The scorecard as a two-column table (``arena check``, ``arena train --score``)."""
     from rich.table import Table
 
-    table = Table(title=f"{name}: {card['task']} validation slice", show_header=False)
+    if not card.get("valid", True):
+        console.print(f"[bold red]{name}: refused ({card.get('failure_kind')})[/bold red]\n"
+                      f"{card.get('error') or ''}")
+        return
+    table = Table(title=f"{name}: {card['task']} {where}", show_header=False)
     table.add_column(justify="left")
     table.add_column(justify="right")
     rows = [("accuracy", f"{card['accuracy']:.2%}")]
     if card.get("bits_per_char") is not None:
         rows.append(("bits per character", f"{card['bits_per_char']:.3f}"))
-    rows += [
-        ("latency (batch 1, median)", f"{card['latency_ms']:.3f} ms"),
-        ("latency p90", f"{card['latency_p90_ms']:.3f} ms"),
-        ("speed index", f"{card['speed_index']:.2f}"),
-        ("size (deflate)", f"{card['size_bytes']:,} bytes"),
-        ("raw size", f"{card['raw_bytes']:,} bytes"),
-        ("parameters (non-zero)", f"{card['params']:,} ({card['nonzero_params']:,})"),
-        ("peak memory", f"{card['peak_memory_mb']:.1f} MB"),
-    ]
+    rows += [(label, text) for label, text in (
+        ("latency (batch 1, median)", _fmt(card.get("latency_ms"), "{:.3f} ms")),
+        ("latency p90", _fmt(card.get("latency_p90_ms"), "{:.3f} ms")),
+        ("speed index", _fmt(card.get("speed_index"), "{:.2f}")),
+        ("size (deflate)", _fmt(card.get("size_bytes"), "{:,} bytes")),
+        ("raw size", _fmt(card.get("raw_bytes"), "{:,} bytes")),
+        ("parameters (non-zero)", f"{_fmt(card.get('params'), '{:,}')} "
+                                  f"({_fmt(card.get('nonzero_params'), '{:,}')})"),
+        ("peak memory", _fmt(card.get("peak_memory_mb"), "{:.1f} MB")),
+    )]
     if card.get("latency_noisy"):
         rows.append(("note", "latency was noisy (a busy machine)"))
     for label, value in rows:
         table.add_row(label, value)
     console.print(table)
+
+
+def _fmt(value, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)

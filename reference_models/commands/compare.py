@@ -31,7 +31,7 @@ def add_command(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from reference_models.compress.report import comparison_table, draw_chart, score_models
+    from reference_models.compress.report import comparison_table, score_models
 
     for model in args.models:
         if not model.is_file():
@@ -45,3 +45,63 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps([row.as_dict() for row in rows], indent=2) + "\n")
     return 0 if all(row.valid for row in rows) else 1
+
+
+def latency_text(value: float, _position=None) -> str:
+    """A latency tick in plain numbers ("0.7 ms", "20 ms", "50 µs"): never "7×10⁻¹"."""
+    if value <= 0:
+        return ""
+    if value < 0.01:
+        return f"{value * 1000:g} µs"
+    return f"{value:g} ms"
+
+
+def draw_chart(rows, path, title: str = ""):
+    """Accuracy (y, fitted to the models) against batch-1 latency (x, log scale with plain
+    labels at 1, 2 and 5 of each decade); marker area proportional to size; a legend names
+    each model and the size key. Written as a PNG; returns its path."""
+    import math
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    valid = [r for r in rows if r.valid]
+    if not valid:
+        raise ValueError("no valid model to draw")
+    largest = max(r.size_bytes for r in valid) or 1
+    fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
+    for row in valid:
+        area = 80 + 1600 * row.size_bytes / largest
+        ax.scatter(row.latency_ms, row.accuracy * 100, s=area, alpha=0.6, edgecolors="black",
+                   label=f"{row.name} ({row.size_bytes / 1e6:.2f} MB)")
+        ax.annotate(row.name, (row.latency_ms, row.accuracy * 100), textcoords="offset points",
+                    xytext=(9, 7), fontsize=10)
+    ax.set_xscale("log")
+    low = min(r.latency_ms for r in valid)
+    high = max(r.latency_ms for r in valid)
+    ax.set_xlim(10 ** math.floor(math.log10(low) - 0.05), 10 ** math.ceil(math.log10(high) + 0.05))
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(latency_text))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    accuracies = [r.accuracy * 100 for r in valid]
+    bottom = max(0.0, math.floor(min(accuracies) / 5) * 5 - 5)
+    top = min(100.0, math.ceil(max(accuracies) / 5) * 5 + 5)
+    ax.set_ylim(bottom, top)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}%"))
+    ax.tick_params(labelsize=11)
+    ax.set_xlabel("latency at batch 1 (log scale; left is faster)", fontsize=12)
+    ax.set_ylabel("accuracy (up is better)", fontsize=12)
+    ax.set_title(title or "Accuracy against latency (marker area: deflated size)", fontsize=13)
+    ax.grid(True, which="major", alpha=0.35)
+    legend = ax.legend(loc="best", fontsize=9, markerscale=0.4, title="model (size)",
+                       framealpha=0.9)
+    legend.get_title().set_fontsize(10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

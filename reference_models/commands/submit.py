@@ -139,13 +139,34 @@ def _finish(console, client, args, submission: dict) -> int:
         return 0  # --no-wait
     _print_scores(console, submission)
     if status == "scored":
-        ranks = client.ranks(args.competition, args.track, submission["id"])
+        ranks = {category: standing(client.leaderboard(args.competition, args.track, category),
+                                    submission["id"])
+                 for category in CATEGORIES}
         console.print("ranks on the public leaderboard: " + ", ".join(
-            f"{category} {'#' + str(rank) if rank else '-'}" for category, rank in ranks.items()))
-        if None in ranks.values():
+            f"{category} {describe_rank(*place)}" for category, place in ranks.items()))
+        if any(rank is None for rank, _, _ in ranks.values()):
             console.print("(-: not ranked there: under the track's accuracy floor, over a limit, "
                           "or not your best submission)")
     return 0
+
+
+CATEGORIES = ("accuracy", "speed", "size", "efficiency")
+
+
+def standing(board: dict, submission_id: int) -> tuple[int | None, bool, int]:
+    """(rank, tied, ranked participants) of ``submission_id`` on one leaderboard as the API
+    returns it (rank None: not ranked there)."""
+    rows = board.get("rows") or []
+    ranked = [row for row in rows if row.get("rank") is not None and not row.get("is_baseline")]
+    mine = next((row for row in ranked if row["submission_id"] == submission_id), None)
+    return (mine["rank"] if mine else None, bool(mine and mine.get("tied")), len(ranked))
+
+
+def describe_rank(rank: int | None, tied: bool, of: int) -> str:
+    """"#2 of 14", "#1 (tied) of 3", or "-" when not ranked."""
+    if rank is None:
+        return "-"
+    return f"#{rank}{' (tied)' if tied else ''} of {of}"
 
 
 def _print_scores(console, submission: dict) -> None:
