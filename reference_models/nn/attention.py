@@ -198,6 +198,7 @@ class MultiheadAttention(Module):
             weights = attention_weights(q.data, k.data, allowed)
         if self.keep_attention_weights:
             self.attention_weights = weights
+            self.attention_is_cross = key is not query
         if not need_weights:
             return out, None
         return out, Tensor(weights.mean(axis=1) if average_attn_weights else weights)
