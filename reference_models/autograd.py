@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from reference_models import grad_mode  # noqa: F401 - torch.autograd.grad_mode
 from reference_models.grad_mode import (
     enable_grad,
     is_grad_enabled,

@@ -502,6 +502,53 @@ ROWS: list[Row] = [
     R("group_norm", "nn.GroupNorm(1, 3)(img)"),
     R("lstm", "m = nn.LSTM(4, 3, batch_first=True); fill(m); out = m(x[None])[0]"),
     R("gru", "m = nn.GRU(4, 3, batch_first=True); fill(m); out = m(x[None])[0]"),
+    # ------------------------------------------------------------------ recurrent layers
+    R("rnn_tanh", "m = nn.RNN(4, 3); fill(m); out = m(x[:, None])"),
+    R("rnn_relu_two_layers", "m = nn.RNN(4, 3, num_layers=2, nonlinearity='relu'); fill(m); "
+                             "out = m(x[:, None])[1]"),
+    R("rnn_is_rnnbase", "isinstance(nn.LSTM(4, 3), nn.RNNBase)"),
+    R("rnn_wrong_input_size_raises", "nn.RNN(5, 3)(x[None])"),
+    R("lstm_hn_cn_two_layers", "m = nn.LSTM(4, 3, num_layers=2); fill(m); out = m(x[:, None])[1]"),
+    R("lstm_bidirectional", "m = nn.LSTM(4, 3, bidirectional=True, batch_first=True); fill(m); "
+                            "out = m(x[None])"),
+    R("lstm_given_state", "m = nn.LSTM(4, 3, batch_first=True); fill(m); "
+                          "out = m(x[None], (torch.ones(1, 1, 3), torch.full((1, 1, 3), 0.5)))"),
+    R("lstm_unbatched", "m = nn.LSTM(4, 3); fill(m); out = m(x)"),
+    R("lstm_state_dict_keys", "list(nn.LSTM(4, 3, num_layers=2, bidirectional=True)"
+                              ".state_dict().keys())"),
+    R("lstm_parameter_shapes", "[tuple(p.shape) for p in nn.LSTM(4, 3, 2).parameters()]"),
+    R("lstm_no_bias", "len(list(nn.LSTM(4, 3, bias=False).parameters()))"),
+    R("lstm_weight_grad", "m = nn.LSTM(4, 3, batch_first=True); fill(m); "
+                          "m(x[None])[0].pow(2).sum().backward(); out = m.weight_hh_l0.grad"),
+    R("lstm_dropout_eval", "m = nn.LSTM(4, 3, num_layers=2, dropout=0.5); fill(m); m.eval(); "
+                           "out = m(x[:, None])[0]"),
+    R("gru_bidirectional_two_layers", "m = nn.GRU(4, 3, num_layers=2, bidirectional=True); "
+                                      "fill(m); out = m(x[:, None])[1]"),
+    R("gru_input_grad", "m = nn.GRU(4, 3, batch_first=True); fill(m); "
+                        "a = torch.tensor(X, requires_grad=True); m(a[None])[0].sum().backward(); "
+                        "out = a.grad"),
+    R("gru_with_linear_head", "m = nn.GRU(4, 3, batch_first=True); h = nn.Linear(3, 2); "
+                              "fill(m); fill(h); out = h(m(x[None])[0][:, -1])"),
+    # ------------------------------------------------------------------ dilation
+    R("conv2d_dilation_stride_padding", "m = nn.Conv2d(3, 2, 3, stride=2, padding=2, "
+                                        "dilation=2); fill(m); out = m(img)"),
+    R("conv2d_dilation_same", "m = nn.Conv2d(3, 2, 3, padding='same', dilation=2); fill(m); "
+                              "out = m(img)"),
+    R("conv2d_dilation_groups", "m = nn.Conv2d(3, 3, 2, dilation=(1, 2), groups=3); fill(m); "
+                                "out = m(img)"),
+    R("conv2d_dilation_weight_grad", "m = nn.Conv2d(3, 2, 3, dilation=2); fill(m); "
+                                     "m(img).sum().backward(); out = m.weight.grad"),
+    R("f_conv2d_positional_dilation_groups", "F.conv2d(img, torch.ones(3, 1, 2, 2), None, 1, 0, "
+                                             "2, 3)"),
+    R("conv1d_dilation", "m = nn.Conv1d(3, 2, 2, dilation=2); fill(m); out = m(img[:, :, 0])"),
+    # ------------------------------------------------------------------ in place after a read
+    R("inplace_after_read_grad", "a = torch.tensor(X, requires_grad=True); b = a * 3; "
+                                 "b[:, 0] = (b * 2).sum(); (b * b).sum().backward(); out = a.grad"),
+    R("setitem_mask_grad", "a = torch.tensor(X, requires_grad=True); b = a * 2; "
+                           "b[b < 0] = 0.5; (b * b).sum().backward(); out = a.grad"),
+    R("autograd_grad_mode_module", "a = torch.tensor(X, requires_grad=True)\n"
+                                   "with torch.autograd.grad_mode.no_grad():\n"
+                                   "    out = (a * 2).requires_grad"),
     R("dropout2d_eval", "m = nn.Dropout2d(); m.eval(); out = m(img)"),
     R("embedding_padding_idx", "nn.Embedding(5, 2, padding_idx=0).weight[0]"),
     R("interpolate", "F.interpolate(img, scale_factor=2, mode='nearest')"),
