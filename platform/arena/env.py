@@ -29,6 +29,14 @@ def string(name: str, default: str = "", environ: Mapping[str, str] | None = Non
     return value if value else default
 
 
+def required(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The variable's text; ImproperlyConfigured naming it when unset or blank."""
+    value = string(name, "", environ)
+    if not value:
+        raise ImproperlyConfigured(f"{name} is required by the settings chosen (it is not set)")
+    return value
+
+
 def boolean(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
     value = _raw(name, environ)
     if value is None:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from arena import env
 from evaluator.sandbox import parse_isolations as _parse_isolations
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "organizer",
     "results",
     "notifications",
+    "integrity",
     "api",
     "web",
 ]
@@ -163,8 +165,41 @@ ARENA_SITE_URL = env.string("ARENA_SITE_URL", "http://localhost:8000")
 PASSWORD_RESET_TIMEOUT = env.integer("ARENA_PASSWORD_LINK_SECONDS", 7 * 24 * 3600)
 
 # --- Uploads and artifacts ------------------------------------------------------------------------
-# Uploaded models are stored here by content hash; nothing under this directory is ever served.
+# Uploaded models are stored by content hash (submissions/storage.py) through STORAGES["artifacts"]:
+# local files under ARENA_ARTIFACT_DIR (the embedded default), or with ARENA_ARTIFACT_STORAGE=s3 an
+# S3-compatible object store (MinIO, Ceph, AWS S3) that web and workers reach over the network, so
+# a worker on another host needs no shared disk. Nothing in either is ever served to a browser.
 ARENA_ARTIFACT_DIR = env.path("ARENA_ARTIFACT_DIR", VAR_DIR / "artifacts")
+ARENA_ARTIFACT_STORAGE = env.string("ARENA_ARTIFACT_STORAGE", "local")
+if ARENA_ARTIFACT_STORAGE == "s3":
+    STORAGES["artifacts"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.required("ARENA_S3_BUCKET"),
+            # Blank: AWS itself; MinIO and other S3-compatible servers: their URL.
+            "endpoint_url": env.string("ARENA_S3_ENDPOINT_URL") or None,
+            "region_name": env.string("ARENA_S3_REGION", "us-east-1"),
+            # Blank: boto3's own chain (instance role, ~/.aws, AWS_* variables).
+            "access_key": env.string("ARENA_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env.string("ARENA_S3_SECRET_ACCESS_KEY") or None,
+            "location": env.string("ARENA_S3_PREFIX", "artifacts"),
+            "addressing_style": env.string("ARENA_S3_ADDRESSING_STYLE", "path"),
+            "signature_version": "s3v4",
+            # Private objects, no signed URLs: artifacts are read by the platform only.
+            "default_acl": None,
+            "querystring_auth": False,
+            "file_overwrite": True,  # a key names its bytes: writing it again changes nothing
+        },
+    }
+elif ARENA_ARTIFACT_STORAGE == "local":
+    STORAGES["artifacts"] = {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                             "OPTIONS": {"location": str(ARENA_ARTIFACT_DIR), "base_url": None}}
+else:
+    raise ImproperlyConfigured(
+        f"ARENA_ARTIFACT_STORAGE={ARENA_ARTIFACT_STORAGE!r}: use local or s3")
+# A worker's own copies of artifacts read from an object store, least recently used dropped first.
+ARENA_ARTIFACT_CACHE_DIR = env.path("ARENA_ARTIFACT_CACHE_DIR", VAR_DIR / "artifact-cache")
+ARENA_ARTIFACT_CACHE_MB = env.integer("ARENA_ARTIFACT_CACHE_MB", 2048)
 ARENA_MAX_UPLOAD_BYTES = env.integer("ARENA_MAX_UPLOAD_BYTES", 64 * 1024 * 1024)
 # Large uploads stream to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
