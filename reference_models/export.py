@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,45 @@ def _pick_output(output: Any, output_index: int | None, *, warn: bool = False) -
         raise ExportError(f"the model's forward must return a Tensor (or a tuple of them), not "
                           f"{type(output).__name__}")
     return output
+
+
+# ===================================================================== input normalization
+class Normalize(Module):
+    """torchvision's ``transforms.Normalize(mean, std)`` as a layer: ``(x - mean) / std`` per
+    channel (dim 1). As the first layer of a model it puts the normalization inside the exported
+    graph, which the scorer needs (it feeds pixels / 255 and nothing else)."""
+
+    def __init__(self, mean: Sequence[float] | float, std: Sequence[float] | float) -> None:
+        super().__init__()
+        mean_array = np.atleast_1d(np.asarray(mean, dtype=np.float32))
+        std_array = np.atleast_1d(np.asarray(std, dtype=np.float32))
+        if mean_array.ndim != 1 or mean_array.shape != std_array.shape:
+            raise ValueError(f"mean and std need one number per channel (or one for all), got "
+                             f"{mean_array.shape} and {std_array.shape}")
+        if (std_array == 0).any():
+            raise ValueError("std evaluated to zero, leading to division by zero")
+        self.register_buffer("mean", mean_array)
+        self.register_buffer("std", std_array)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if self.mean.shape[0] not in (1, input.shape[1]):
+            raise ValueError(f"Normalize has {self.mean.shape[0]} channels, the input "
+                             f"{input.shape[1]}")
+        shape = (1, -1) + (1,) * (input.ndim - 2)
+        return (input - self.mean.reshape(shape)) / self.std.reshape(shape)
+
+    def extra_repr(self) -> str:
+        return f"mean={self.mean.data.tolist()}, std={self.std.data.tolist()}"
+
+
+def with_normalization(model: Module, mean: Sequence[float] | float,
+                       std: Sequence[float] | float) -> Module:
+    """``model`` behind a ``Normalize(mean, std)`` layer, for a model trained on data normalized
+    by the loader (``transforms.Normalize``): the result takes raw pixels / 255 and exports with
+    the normalization in the graph. The model's parameters are shared, not copied."""
+    from reference_models.nn.layers import Sequential
+
+    return Sequential(Normalize(mean, std), model)
 
 
 # ===================================================================== graph construction
@@ -832,5 +871,5 @@ def _check_against_framework(model: Module, example: Tensor, proto: onnx.ModelPr
         model.train(was_training)
 
 
-__all__ = ["DEFAULT_OPSET", "ExportError", "GraphBuilder", "Translation", "export_onnx",
-           "register_translation"]
+__all__ = ["DEFAULT_OPSET", "ExportError", "GraphBuilder", "Normalize", "Translation",
+           "export_onnx", "register_translation", "with_normalization"]

@@ -168,3 +168,33 @@ def test_output_index_chooses_another_output(tmp_path: Path) -> None:
         export_onnx(model, np.ones((2, 4), np.float32), None, output_index=2)
     with pytest.raises(ExportError, match="returns one Tensor"):
         export_onnx(nn.Linear(4, 2), np.ones((2, 4), np.float32), None, output_index=1)
+
+
+def test_with_normalization_puts_the_loaders_normalize_inside_the_graph(tmp_path: Path) -> None:
+    from reference_models.export import Normalize, with_normalization
+
+    rm.manual_seed(0)
+    trained = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 10))
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+    model = with_normalization(trained, mean, std)
+    pixels = np.random.default_rng(0).random((2, 3, 6, 6), dtype=np.float32)
+    rm.export_onnx(model, pixels, tmp_path / "normalized.onnx")
+    raw = np.random.default_rng(1).random((5, 3, 6, 6), dtype=np.float32)
+    got = ort_outputs(tmp_path / "normalized.onnx", raw)[0]
+    by_hand = (raw - np.array(mean, np.float32)[:, None, None]) / np.array(std,
+                                                                          np.float32)[:, None, None]
+    with rm.no_grad():
+        np.testing.assert_allclose(got, trained(rm.tensor(by_hand)).data, rtol=1e-5, atol=1e-5)
+    assert model[1] is trained and "mean=" in repr(model[0])
+    with pytest.raises(ValueError, match="one number per channel"):
+        Normalize((0.5, 0.5), (0.2,))
+    with pytest.raises(ValueError, match="3 channels, the input 1"):
+        Normalize(mean, std)(rm.zeros(1, 1, 2, 2))
+
+
+def test_with_normalization_passes_the_task_check_for_mnist(tmp_path: Path) -> None:
+    from reference_models.export import with_normalization
+
+    rm.manual_seed(0)
+    model = with_normalization(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), 0.1307, 0.3081)
+    rm.export_onnx(model, np.zeros((1, 1, 28, 28), np.float32), tmp_path / "m.onnx", task="mnist")
