@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("results.urls")),
     path("", include("coursework.urls")),
     path("", include("notifications.urls")),
+    path("", include("integrity.urls")),
     path("", include("web.urls")),
 ]
 
