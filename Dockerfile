@@ -21,8 +21,9 @@ COPY manage.py ./
 COPY platform ./platform
 COPY submissions ./submissions
 
-# The image's user is not root: the web server and beat run as `arena`. Artifacts and datasets
-# live on volumes outside /app, and nothing under them is ever served. The scoring and validation
+# The image's user is not root: the web server and beat run as `arena`. Artifacts live in the
+# object store (docker-compose.yml: MinIO; ARENA_ARTIFACT_DIR only with ARENA_ARTIFACT_STORAGE=local),
+# datasets on a volume outside /app, and nothing of either is ever served. The scoring and validation
 # workers are started as root by docker-compose.yml (`user: "0:0"`, `cap_add: SYS_ADMIN`) so that
 # their sandbox child can enter an empty network namespace and drop to `nobody` (uid 65534)
 # before it reads a model; with DEBUG off a worker refuses to run models without both

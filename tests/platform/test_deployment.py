@@ -44,19 +44,28 @@ def test_compose_runs_web_worker_beat_on_postgres_and_redis():
         assert SERVICES[name]["healthcheck"]["test"]
 
 
-def test_compose_volumes_hold_artifacts_datasets_and_state():
-    assert {"artifacts", "datasets", "postgres", "redis"} <= set(COMPOSE["volumes"])
+def test_compose_volumes_hold_datasets_and_state_and_artifacts_live_in_the_object_store():
+    assert {"datasets", "postgres", "redis", "minio"} <= set(COMPOSE["volumes"])
     env = SERVICES["web"]["environment"]
-    artifacts, data = env["ARENA_ARTIFACT_DIR"], env["ARENA_DATA_DIR"]
+    data = env["ARENA_DATA_DIR"]
 
     def mounts(service):
         return {v.split(":")[1]: v.split(":")[0] for v in SERVICES[service].get("volumes", [])}
 
-    assert mounts("web")[artifacts] == "artifacts"  # the web stores uploads ...
-    assert mounts("worker")[artifacts] == "artifacts"  # ... the worker reads them
     assert mounts("worker")[data] == "datasets"
     assert data not in mounts("web")  # the web never holds the hidden data
     assert mounts("postgres")["/var/lib/postgresql/data"] == "postgres"
+    # Uploads go to MinIO's bucket, which web and workers reach over the network: no service
+    # shares a disk with another, so a worker can run on another host (docs/deploy.md).
+    assert SERVICES["minio"]["image"].startswith("minio/minio")
+    assert "ports" not in SERVICES["minio"]  # never reachable from a browser
+    for name in ("web", "worker", "validator"):
+        env = SERVICES[name]["environment"]
+        assert env["ARENA_ARTIFACT_STORAGE"] == "s3"
+        assert env["ARENA_S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert "artifacts" not in {v.split(":")[0] for v in SERVICES[name].get("volumes", [])}
+        assert SERVICES[name]["depends_on"]["minio-bucket"]["condition"] == (
+            "service_completed_successfully")
 
 
 def test_dockerfile_builds_the_platform_and_drops_root():
