@@ -74,7 +74,7 @@ def _qdq_conv2d(b: GraphBuilder, t: Tensor) -> None:
     (ph, pw), attrs = t._attrs["padding"], t._attrs
     b.node("Conv", _quantized_inputs(b, t), b.out(t), kernel_shape=list(attrs["kernel_shape"]),
            strides=list(attrs["stride"]), pads=[ph, pw, ph, pw], group=attrs["groups"],
-           dilations=[1, 1])
+           dilations=list(attrs.get("dilation", (1, 1))))
 
 
 @register_translation("qdq_linear")

@@ -122,11 +122,12 @@ class QuantConv2d(_QuantLayer):
         conv: Conv2d = self.layer
 
         def run(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-            return F.conv2d(x, weight, bias, conv.stride, conv.padding, groups=conv.groups)
+            return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation,
+                            conv.groups)
 
         params = self.quantized_params()
         return quantized_product(run, x, params, "qdq_conv2d", stride=conv.stride,
-                                 padding=conv.padding, groups=conv.groups,
+                                 padding=conv.padding, groups=conv.groups, dilation=conv.dilation,
                                  kernel_shape=conv.kernel_size,
                                  qparams=[qp for _, qp in params])
 

@@ -73,3 +73,26 @@ def test_dilated_conv_exports(tmp_path: Path) -> None:
     got = session.run(None, {session.get_inputs()[0].name: x.data})[0]
     with rm.no_grad():
         np.testing.assert_allclose(got, model(x).data, rtol=1e-5, atol=1e-5)
+
+
+def test_a_quantized_dilated_conv_keeps_its_dilation_in_the_framework_and_the_file() -> None:
+    import onnxruntime as ort
+
+    from reference_models.compress.quantize import calibrate, export_quantized, prepare
+
+    rm.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, dilation=2, padding=2), nn.ReLU(),
+                          nn.Conv2d(8, 4, 3, dilation=(1, 2), padding=(1, 2))).eval()
+    gen = np.random.default_rng(0)
+    batches = [gen.random((8, 3, 10, 10), dtype=np.float32) for _ in range(2)]
+    qmodel = calibrate(prepare(model), batches)
+    x = gen.random((4, 3, 10, 10), dtype=np.float32)
+    with rm.no_grad():
+        expected, exact = qmodel(rm.tensor(x)).data, model(rm.tensor(x)).data
+    # the fake-quantized framework stays near the float model (a dropped dilation would not)
+    assert np.abs(expected - exact).max() < 0.1 * np.abs(exact).max()
+    proto = export_quantized(qmodel, None, example_input=x[:1])
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    # the last conv's output is float (no quantizer after it): the file computes the same
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
