@@ -383,6 +383,52 @@ def _reduce(b: GraphBuilder, t: Tensor, op_type: str) -> None:
         b.node(op_type, [x], b.out(t), axes=axes, keepdims=keepdims)
 
 
+@register_translation("logsumexp")
+def _logsumexp(b: GraphBuilder, t: Tensor) -> None:
+    _reduce(b, t, "ReduceLogSumExp")
+
+
+@register_translation("norm")
+def _norm(b: GraphBuilder, t: Tensor) -> None:
+    _reduce(b, t, "ReduceL2")
+
+
+def _operands_as(b: GraphBuilder, t: Tensor) -> list[str]:
+    """The op's inputs cast to its output dtype (an int tensor % a float one computes in float;
+    ONNX wants one type)."""
+    names = []
+    for parent in t._prev:
+        name = b.name(parent)
+        if parent.dtype != t.dtype:
+            name = b.node("Cast", [name], to=helper.np_dtype_to_tensor_dtype(t.dtype))
+        names.append(name)
+    return names
+
+
+@register_translation("remainder")
+def _remainder(b: GraphBuilder, t: Tensor) -> None:
+    """Python's ``%`` (the sign of the divisor): ONNX's Mod for integers; ``x - floor(x/y) * y``
+    for floats, whose Mod (``fmod=1``) takes the sign of the dividend."""
+    x, y = _operands_as(b, t)
+    if np.issubdtype(t.dtype, np.integer):
+        b.node("Mod", [x, y], b.out(t), fmod=0)
+        return
+    quotient = b.node("Floor", [b.node("Div", [x, y])])
+    b.node("Sub", [x, b.node("Mul", [quotient, y])], b.out(t))
+
+
+@register_translation("floor_divide")
+def _floor_divide(b: GraphBuilder, t: Tensor) -> None:
+    """``//`` rounds toward minus infinity; ONNX's integer Div truncates, so integers divide
+    ``x - x % y`` (exact) instead."""
+    x, y = _operands_as(b, t)
+    if np.issubdtype(t.dtype, np.integer):
+        exact = b.node("Sub", [x, b.node("Mod", [x, y], fmod=0)])
+        b.node("Div", [exact, y], b.out(t))
+        return
+    b.node("Floor", [b.node("Div", [x, y])], b.out(t))
+
+
 @register_translation("sum")
 def _sum(b: GraphBuilder, t: Tensor) -> None:
     _reduce(b, t, "ReduceSum")

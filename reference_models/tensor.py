@@ -1479,7 +1479,7 @@ def norm(a: Tensor, p: float = 2, dim: int | Sequence[int] | None = None,
         return (_expand_back(g, a.shape, axes, keepdim) * scale,)
 
     result = out if keepdim else np.squeeze(out, axis=axes)
-    return record_op(np.asarray(result), (a,), "norm", backward)
+    return record_op(np.asarray(result), (a,), "norm", backward, axes=axes, keepdim=keepdim)
 
 
 def logsumexp(a: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
@@ -1494,7 +1494,7 @@ def logsumexp(a: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Ten
         return (_expand_back(g, a.shape, axes, keepdim) * (e / total),)
 
     result = out if keepdim else np.squeeze(out, axis=axes)
-    return record_op(np.asarray(result), (a,), "logsumexp", backward)
+    return record_op(np.asarray(result), (a,), "logsumexp", backward, axes=axes, keepdim=keepdim)
 
 
 def sin(a: Tensor) -> Tensor:

@@ -80,6 +80,15 @@ CASES: dict[str, tuple[Callable, tuple[int, ...], str]] = {
     "repeat": (lambda x: x.repeat(1, 3), (4,), "Tile"),
     "flip": (lambda x: x.flip(1) - x.flip(1, 2), (3, 4), "Slice"),
     "logical_not": (lambda x: (~(x > 0)).float(), (5,), "Not"),
+    "logsumexp": (lambda x: rm.logsumexp(x * 3, 1) + rm.logsumexp(x, -1, keepdim=True).sum(1),
+                  (4, 5), "ReduceLogSumExp"),
+    "norm": (lambda x: x.norm(dim=1) + rm.norm(x, 2, (1, 2), keepdim=True).reshape(-1, 1),
+             (3, 4), "ReduceL2"),
+    "remainder_float": (lambda x: (x * 7) % 1.5 + (x * 5) % -0.7, (6,), "Floor"),
+    "floor_divide_float": (lambda x: (x * 7) // 1.5 + (x * 5) // -0.7, (6,), "Floor"),
+    "int_remainder_and_floor_divide": (
+        lambda x: ((x * 20).long() % 3 + (x * 20).long() // -4 + (x * 20).long() % -3).float(),
+        (6,), "Mod"),
 }
 
 

@@ -302,15 +302,17 @@ def test_max_values_export_computes_the_indices_instead_of_freezing_them(tmp_pat
 
 
 def test_an_op_without_a_translation_is_a_clear_export_error(tmp_path: Path) -> None:
-    # sort/topk export now (tests/reference_models/test_export_ops.py); logsumexp does not yet
+    # sort/topk/logsumexp export now (tests/reference_models/test_export_ops.py); cross-entropy
+    # inside forward does not
     from reference_models.export import ExportError
 
-    class LogSumExp(nn.Module):
+    class Loss(nn.Module):
         def forward(self, x: rm.Tensor) -> rm.Tensor:
-            return rm.logsumexp(x, 1)
+            return F.binary_cross_entropy_with_logits(x, rm.zeros(x.shape), reduction="none")
 
-    with pytest.raises(ExportError, match="'logsumexp'.*register_translation"):
-        rm.export_onnx(LogSumExp(), rm.randn(2, 3), tmp_path / "lse.onnx")
+    with pytest.raises(ExportError, match="'binary_cross_entropy_with_logits'.*"
+                                          "register_translation"):
+        rm.export_onnx(Loss(), rm.randn(2, 3), tmp_path / "loss.onnx")
 
 
 def test_values_read_before_an_in_place_change_keep_their_gradient() -> None:
