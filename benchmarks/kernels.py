@@ -165,7 +165,7 @@ def main() -> None:
     print(f"{'op':40} {'elementary':>11} {'library':>9} {'fused':>9}  fused speed-up vs "
           "elementary / library")
     for name, tensors, elementary, library, fused in op_cases():
-        e, lib, f = median_times([lambda fn=fn: step_time(fn, tensors)
+        e, lib, f = median_times([lambda fn=fn, args=tensors: step_time(fn, args)
                                   for fn in (elementary, library, fused)], args.repeats)
         print(f"{name:40} {e * 1e3:9.2f}ms {lib * 1e3:7.2f}ms {f * 1e3:7.2f}ms  "
               f"{e / f:5.2f}x / {lib / f:5.2f}x", flush=True)
