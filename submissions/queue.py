@@ -20,7 +20,7 @@ they replace stay on the leaderboard meanwhile.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -104,12 +104,19 @@ def _waiting(queryset) -> list[Waiting]:
     return [Waiting(*row) for row in queryset.values_list("id", "user_id", "created_at")]
 
 
-def claim_next(class_name: str) -> Claim | None:
+def claim_next(class_name: str, lacking_sets: Collection[str] = ()) -> Claim | None:
     """Claim the fairest claimable submission of ``class_name`` (else its oldest pending
-    re-score); None when there is nothing to do."""
+    re-score); None when there is nothing to do.
+
+    ``lacking_sets``: imported hidden sets the calling worker does not have. A submission of a
+    track scored on one of them that a worker has already refused (a platform retry) is left to
+    the workers that have the set, so it is retried on one of them."""
     default = default_class_name()
     class_q = class_filter(class_name, default)
-    waiting = _waiting(Submission.objects.filter(class_q, claimable_filter()))
+    rows = Submission.objects.filter(class_q, claimable_filter())
+    if lacking_sets:
+        rows = rows.exclude(platform_retries__gt=0, track__hidden_set__in=list(lacking_sets))
+    waiting = _waiting(rows)
     if waiting:
         # Checked again in the claim's UPDATE: the track may have moved to another class since.
         still_ours = Q(track_id__in=Track.objects.filter(
@@ -125,7 +132,11 @@ def claim_next(class_name: str) -> Claim | None:
         (Q(state=Rescore.State.QUEUED) & ready)
         | (Q(state=Rescore.State.SCORING) & lifecycle.abandoned()),
         hardware_class=class_name,
-    ).order_by("created_at", "id").values_list("id", "submission_id")
+    )
+    if lacking_sets:
+        pending = pending.exclude(platform_retries__gt=0,
+                                  submission__track__hidden_set__in=list(lacking_sets))
+    pending = pending.order_by("created_at", "id").values_list("id", "submission_id")
     for rescore_id, submission_id in pending:
         token = lifecycle.claim_rescore(rescore_id, class_name)
         if token is not None:

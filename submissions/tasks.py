@@ -12,11 +12,13 @@ only reads the artifact and the track before the run and writes the scorecard af
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from contextlib import contextmanager
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from competitions.models import Track
 from django.conf import settings
 from hardware import services as hardware
 
@@ -48,7 +50,17 @@ def run_evaluator(submission_id: int, hardware_class: str | None = None) -> dict
         memory_limit_mb=settings.ARENA_SCORING_MEMORY_MB,
         latency_limit_ms=track.max_latency_ms,
         require_isolation=settings.ARENA_REQUIRE_ISOLATION,
+        hidden_set=track.hidden_set or None,
     )
+
+
+def lacking_hidden_sets() -> list[str]:
+    """The imported hidden sets that some track is scored on and this worker's data directory
+    does not hold (one manifest read per set)."""
+    from evaluator.datasets import hidden_set_present
+
+    names = Track.objects.exclude(hidden_set="").values_list("hidden_set", flat=True).distinct()
+    return [name for name in names if not hidden_set_present(name, settings.ARENA_DATA_DIR)]
 
 
 def check_worker_isolation() -> list[str]:
@@ -149,12 +161,19 @@ def score_next(self, hardware_class: str | None = None) -> str:
     """Score the fairest claimable submission (or pending re-score) of this worker's class.
 
     Safe to deliver twice: a token that finds nothing to claim does nothing ("idle")."""
+    from evaluator.scoring import HiddenSetMissing
+
     mine = worker_class()
     if hardware_class and hardware_class != mine:
         # Sent to another class's queue and yet here (a misconfigured -Q): hand it back.
         dispatch.send_tokens(hardware_class)
         return "rerouted"
-    claim = fair_queue.claim_next(mine)
+    lacking = lacking_hidden_sets()
+    claim = fair_queue.claim_next(mine, lacking)
+    if claim is None and lacking and _left_to_others(mine, lacking):
+        # Waiting for a worker that has its hidden set: the token goes back for one of them.
+        dispatch.send_tokens(mine, countdown=settings.ARENA_SCORING_RETRY_BACKOFF_S)
+        return "left-to-another-worker"
     if claim is None:
         default = hardware.default_class_name()
         if hardware_class is None and default and default != mine:
@@ -168,12 +187,24 @@ def score_next(self, hardware_class: str | None = None) -> str:
             card = run_evaluator(claim.submission_id, mine)
     except SoftTimeLimitExceeded:
         return _retry(claim, mine, "the scoring run took too long")
+    except HiddenSetMissing as exc:  # this worker lacks the track's set: never the student's fault
+        log.error("worker %s refused submission %s: %s", socket.gethostname(),
+                  claim.submission_id, exc)
+        return _retry(claim, mine, "the scoring worker that took it does not have this track's "
+                                   "hidden set; a worker that has it will score it")
     except Exception as exc:  # ScoringError and anything unexpected: the platform's fault
         log.exception("scoring submission %s failed", claim.submission_id)
         return _retry(claim, mine, f"{type(exc).__name__}: {exc}")
     if claim.kind == "rescore":
         return lifecycle.record_rescore(claim.id, claim.token, card, mine) or "lost-claim"
     return lifecycle.record_scorecard(claim.id, claim.token, card, mine) or "lost-claim"
+
+
+def _left_to_others(class_name: str, lacking: list[str]) -> bool:
+    """Whether a claimable submission of the class waits for a worker with one of ``lacking``."""
+    class_q = fair_queue.class_filter(class_name, hardware.default_class_name())
+    return Submission.objects.filter(class_q, fair_queue.claimable_filter(), platform_retries__gt=0,
+                                     track__hidden_set__in=lacking).exists()
 
 
 def _retry(claim: fair_queue.Claim, hardware_class: str, reason: str) -> str:

@@ -140,6 +140,18 @@ class Track(models.Model):
         return self.hidden_set or self.task
 
     @property
+    def hidden_set_is_public(self) -> bool:
+        """Whether anyone can have the labels of the set the track is scored on: the standard sets
+        are public; an imported set is public only if it was imported ``--public``, as the
+        scoring workers last reported in a scorecard (not public until then)."""
+        if not self.hidden_set:
+            return True
+        reported = (self.submissions.filter(score__isnull=False)
+                    .order_by("-score__created_at")
+                    .values_list("score__scorecard__hidden_set__public", flat=True).first())
+        return reported is True
+
+    @property
     def opens_at(self) -> datetime:
         return self.start or self.competition.start
 
