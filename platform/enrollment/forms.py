@@ -5,7 +5,8 @@ from django import forms
 
 class SignUpForm(forms.Form):
     username = forms.CharField(max_length=150, help_text="Letters, digits and @ . + - _ only.")
-    email = forms.EmailField(required=False, help_text="For a password reset and score e-mails.")
+    email = forms.EmailField(required=False, label="E-mail",
+                             help_text="For a password reset and score e-mails.")
     password = forms.CharField(widget=forms.PasswordInput, min_length=8,
                                help_text="At least 8 characters.")
 
