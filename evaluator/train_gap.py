@@ -38,7 +38,10 @@ from evaluator.metrics import Tally
 # with the test set mixed in: -0.054 (the recipe itself, augmented and label-smoothed: not caught),
 # -0.146, -0.239. Tiny Shakespeare's baselines: +0.163 (its hidden text is other plays).
 BETTER_ON_HIDDEN = {"image-classification": -0.10, "language-model": 0.05}
-JUDGED_BELOW = {"image-classification": 1.0, "language-model": 3.0}
+# Language models: only models at least near the shipped baseline's 2.0 bits are judged, because a
+# model that has learned little more than which characters follow which (about 2.5 bits) transfers
+# that equally to any English text, seen or not.
+JUDGED_BELOW = {"image-classification": 1.0, "language-model": 2.2}
 CLOSE_FIT_LOSS = {"image-classification": 0.03, "language-model": None}
 CLOSE_FIT_MIN_GAP = 0.5
 # A training loss this small (nats, or bits per character) counts as this much, so a model that is
