@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from submissions.models import Submission
 from submissions.quotas import QuotaExceeded
+from submissions.rescoring import score_versions
 from submissions.services import UploadRefused, submit
 
 from .params import MAX_OFFSET, LeaderboardQuery, SubmissionQuery, error_responses, parse
@@ -89,6 +90,8 @@ class Leaderboard(APIView):
                        "accuracy_floor": track.accuracy_floor},
             # Read per request, not cached with the rows: a re-calibration does not rebuild.
             "hardware": ranking.track_hardware(track),
+            # More than one key: the board mixes evaluator/protocol versions (re-score due).
+            "score_versions": score_versions(track),
             "rows": rows,
         })
 

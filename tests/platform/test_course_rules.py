@@ -201,6 +201,7 @@ def test_rescore_queues_once_costs_no_quota_and_keeps_the_score(competition, mak
     track = competition.tracks.get(slug="mnist")
     ann = make_user("ann")
     subs = [upload(track, ann, accuracy=0.9), upload(track, ann, accuracy=0.8)]
+    assert "data-mixed-versions" not in Client().get("/c/course/").content.decode()
     used = quotas.usage(track, ann)
     assert rescore(track) == 2
     assert rescore(track) == 0  # pending ones are never doubled
@@ -216,6 +217,9 @@ def test_rescore_queues_once_costs_no_quota_and_keeps_the_score(competition, mak
     assert lifecycle.record_rescore(rescore_row.pk, token, card) == Status.SCORED
     assert Submission.objects.get(pk=subs[0].pk).score.public_accuracy == 0.91
     assert len(score_versions(track)) == 2  # the board now mixes two protocol versions
+    assert "data-mixed-versions" in Client().get("/c/course/").content.decode()
+    api = Client().get("/api/competitions/course/leaderboard/?track=mnist").json()
+    assert len(api["score_versions"]) == 2 and sum(api["score_versions"].values()) == 2
 
 
 def test_manage_rescore_one_submission(competition, make_user, capsys):
