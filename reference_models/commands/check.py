@@ -71,6 +71,10 @@ def print_scorecard(console, name: str, card: dict, where: str = "validation sli
                                   f"({_fmt(card.get('nonzero_params'), '{:,}')})"),
         ("peak memory", _fmt(card.get("peak_memory_mb"), "{:.1f} MB")),
     )]
+    hidden_set = card.get("hidden_set") or {}
+    if hidden_set.get("name"):  # which data it was: only ever data present on this machine
+        rows.append(("scored on", f"{hidden_set['name']} "
+                                  f"({'public' if hidden_set.get('public') else 'not public'})"))
     if card.get("latency_noisy"):
         rows.append(("note", "latency was noisy (a busy machine)"))
     for label, value in rows:
