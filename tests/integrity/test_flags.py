@@ -90,6 +90,8 @@ def test_test_set_training_flag_keeps_the_row_and_shows_the_figures(
 
     page = Client()
     page.force_login(instructor)
+    board = page.get(f"/c/{competition.slug}/").content.decode()
+    assert f"/c/{competition.slug}/organize/integrity/" in board  # linked from organizer tools
     html = page.get(f"/c/{competition.slug}/organize/integrity/").content.decode()
     assert "May have been trained on the test set" in html and "cheat.onnx" in html
     assert "bob" in html  # the renamed copy of ann's file, named with both
