@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from competitions.permissions import MaySeePrivate, allowed
+from coursework.rules import extra_uploads
 from coursework.services import student_marks
 from django.urls import reverse
 from django.utils import timezone
@@ -30,8 +31,10 @@ def own_submissions(user, competition) -> list[Submission]:
 
 def quota_left(track, user) -> dict:
     used = quotas.usage(track, user)
-    return {"track": track, "today": max(track.daily_limit - used.last_24h, 0),
-            "total": max(track.total_limit - used.total, 0)}
+    extra = extra_uploads(track, user)  # an extension's extra uploads raise both limits
+    return {"track": track, "today": max(track.daily_limit + extra - used.last_24h, 0),
+            "total": max(track.total_limit + extra - used.total, 0),
+            "daily_limit": track.daily_limit + extra, "total_limit": track.total_limit + extra}
 
 
 def api_token(user) -> str:

@@ -170,6 +170,10 @@ def test_extra_uploads_raise_both_limits(competition, make_user):
     with pytest.raises(QuotaExceeded):
         upload(track, ann)
     coursework.grant_extension(competition, ann, deadline=None, extra_uploads=1)
+    client = Client()
+    client.force_login(ann)
+    assert "1 of 4 in the next 24 hours (8 of 11 in total)" in client.get(
+        "/c/course/me/").content.decode()
     upload(track, ann)
     with pytest.raises(QuotaExceeded, match="your 4 submissions"):
         upload(track, ann)
