@@ -45,10 +45,13 @@ def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def start_worker(env: dict[str, str], log: Path, *, beat: bool = False) -> subprocess.Popen:
+def start_worker(env: dict[str, str], log: Path, *, beat: bool = False,
+                 hostname: str | None = None) -> subprocess.Popen:
     command = [str(VENV_BIN / "celery"), "--workdir", "platform", "-A", "arena", "worker",
                "--loglevel", "INFO", "--concurrency", "1", "--without-gossip", "--without-mingle",
                "--without-heartbeat"]
+    if hostname:
+        command += ["--hostname", hostname]
     if beat:
         command += ["--beat", "--schedule", str(log.with_suffix(".beat"))]
     return _spawn(command, env, log)
