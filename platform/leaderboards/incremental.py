@@ -210,14 +210,15 @@ def _move(track, split: str, category: str, old: LeaderboardEntry | None,
     moved_ranks = (new is not None) - (old is not None)
     LeaderboardEntry.objects.filter(pk__in=[row.pk for row in window]).delete()
     if stop is not None and (moved_rows or moved_ranks):
+        # One UPDATE moves places and ranks (a baseline's null rank stays null); a second one
+        # takes the offset off again when places moved.
         after = board.filter(position__gte=start_position + len(window))
-        if moved_rows:
-            after.update(position=models.F("position") + _SHIFT_OFFSET + moved_rows)
-            after = board.filter(position__gte=_SHIFT_OFFSET)
-            after.update(position=models.F("position") - _SHIFT_OFFSET)
-            after = board.filter(position__gte=start_position + len(ranked))
-        if moved_ranks:
-            after.filter(rank__isnull=False).update(rank=models.F("rank") + moved_ranks)
+        offset = _SHIFT_OFFSET if moved_rows else 0
+        after.update(position=models.F("position") + offset + moved_rows,
+                     rank=models.F("rank") + moved_ranks)
+        if offset:
+            board.filter(position__gte=_SHIFT_OFFSET).update(
+                position=models.F("position") - _SHIFT_OFFSET)
     LeaderboardEntry.objects.bulk_create([
         _entry(track, split, category, start_position + i,
                None if row.rank is None else row.rank + above, row.candidate, row.tied)
