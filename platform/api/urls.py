@@ -13,7 +13,9 @@ urlpatterns = [
     path("", ApiRoot.as_view(), name="root"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # Our template: drf-spectacular's without its fonts from elsewhere.
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema",
+                                                template_name="api/redoc.html"), name="redoc"),
     path("competitions/", views.CompetitionList.as_view(), name="competition-list"),
     path("competitions/<slug:slug>/", views.CompetitionDetail.as_view(), name="competition"),
     path("competitions/<slug:slug>/join/", views.JoinCompetition.as_view(), name="join"),

@@ -47,6 +47,11 @@ class Marker:
     r: float
     name: str = ""  # a text label drawn beside it ("" for none)
 
+    @property
+    def name_on_left(self) -> bool:
+        """Labels of points near the right edge go on their left, inside the chart."""
+        return self.x > WIDTH - MARGIN_RIGHT - 110
+
 
 @dataclass(frozen=True)
 class Tick:

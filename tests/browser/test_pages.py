@@ -6,18 +6,28 @@ Then two more students' scorecards (overlapping speed intervals, one with a nume
 recorded through the platform's lifecycle: the open speed board shows them tied, naming the
 hardware class the worker registered, and the student's page shows the warning.
 Screenshots of both pages, desktop and phone sized, go to /tmp for a person to look at.
+
+A second test (issue 15) fills a board past its first page and checks, in chromium: the signed-in
+student's row highlighted with "you are #k of n" even when the row is on another page (1), times
+in the viewer's time zone in one format and a live countdown (3), no sideways scrolling of the main
+table at 390 and 1280 px with screenshots saved under docs/screenshots/ and an axe-core audit with
+no serious or critical violation (4), a closed competition showing results instead of the upload
+form (5), and the API documentation pages rendering from local files (7).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import require
+from tests.conftest import REPO_ROOT, require
 from tests.evaluator.model_zoo import GOOD_MODELS
 from tests.integration import platform_stack as stack
 
@@ -283,3 +293,182 @@ def test_student_uploads_through_the_form_and_the_leaderboard_updates_itself(
     cat.screenshot(path=str(SCREENSHOTS / "arena-student-warning-desktop.png"), full_page=True)
     cat.context.close()
     context.close()
+
+
+# --- issue 15: where I stand, times, layout and accessibility, closed competitions, API docs ------
+
+DOC_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+AXE_VERSION = "4.14.1"  # axe-core from the npm registry, installed under the ignored var/node/
+AXE_JS = Path(os.environ.get("ARENA_AXE_JS") or
+              REPO_ROOT / "var" / "node" / "node_modules" / "axe-core" / "axe.min.js")
+FILL_SCRIPT = """
+from datetime import timedelta
+from django.utils import timezone
+from accounts.services import create_user
+from competitions.models import Competition, Track
+from competitions.services import create_competition
+from submissions import lifecycle
+from submissions.models import Status, Submission
+from tests.platform.helpers import scorecard
+
+def record(track, user, accuracy, label, when=None):
+    submission = Submission.objects.create(
+        track=track, user=user, label=label, sha256="0" * 64, size_bytes=20_000,
+        artifact_path="none", status=Status.SCORING, attempts=1,
+        scoring_started_at=timezone.now())
+    if when is not None:  # uploaded while the competition was open (a late one is not ranked)
+        Submission.objects.filter(pk=submission.pk).update(created_at=when)
+    lifecycle.record_scorecard(submission.pk, 1, scorecard(
+        accuracy=accuracy, latency_ms=0.5, size_bytes=20_000 + accuracy_rank(accuracy)))
+
+def accuracy_rank(accuracy):
+    return int((1 - accuracy) * 100_000)
+
+track = Track.objects.get(competition__slug="course", slug="mnist")
+from django.contrib.auth import get_user_model
+ann = get_user_model().objects.get(username="ann")
+# 104 students above ann: her row is on the board's second page (100 rows a page).
+for i in range(104):
+    user = create_user(f"student{i:03d}", "student")[0]
+    record(track, user, 0.99 - i * 0.0005, f"s{i}.onnx")
+record(track, ann, 0.90, "ann-final.onnx")
+past = timezone.now() - timedelta(days=20)
+over = create_competition("finished", "Finished course", ["mnist"], start=past,
+                          deadline=past + timedelta(days=10))
+bob = get_user_model().objects.get(username="bob")
+record(over.tracks.get(), ann, 0.97, "ann-won.onnx", past + timedelta(days=2))
+record(over.tracks.get(), bob, 0.95, "bob.onnx", past + timedelta(days=3))
+create_competition("soon", "Closing soon", ["mnist"],
+                   deadline=timezone.now() + timedelta(minutes=30))
+print("FILLED")
+"""
+
+
+def axe_script() -> Path:
+    """axe-core's browser script: installed by .ci/run; installed here when npm is present."""
+    if not AXE_JS.is_file() and shutil.which("npm"):
+        subprocess.run(["npm", "install", "--prefix", str(AXE_JS.parents[2]), "--no-audit",
+                        "--no-fund", "--no-save", f"axe-core@{AXE_VERSION}"],
+                       check=True, capture_output=True, timeout=300)
+    require(AXE_JS.is_file(), f"axe-core (npm install axe-core@{AXE_VERSION})")
+    return AXE_JS
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core run on the page as it is: the serious and critical violations, in words."""
+    page.add_script_tag(path=str(axe_script()))
+    result = page.evaluate("""async () => {
+        const found = await axe.run(document, {resultTypes: ["violations"]});
+        return found.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}));
+    }""")
+    return [f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}" for v in result
+            if v["impact"] in ("serious", "critical")]
+
+
+def log_in(page, base: str, username: str, next_url: str) -> None:
+    page.goto(f"{base}/accounts/login/?next={next_url}")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def table_fits(page) -> None:
+    wrap = page.locator(".table-wrap").first
+    scroll, client = wrap.evaluate("n => [n.scrollWidth, n.clientWidth]")
+    assert scroll <= client, f"the main table scrolls sideways: {scroll} > {client} px"
+    width = page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.viewport_size["width"]
+    assert width <= viewport, f"the page is {width} px wide at {viewport} px"
+
+
+@pytest.mark.timeout(300)
+def test_where_i_stand_times_layout_accessibility_closed_and_api_docs(platform_url, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+    base, logs, env = platform_url
+    out = stack.manage(env, "shell", "-v", "0", "-c", FILL_SCRIPT)
+    assert "FILLED" in out, out
+    DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems: dict[str, list[str]] = {}
+
+    for viewport, tag in ((DESKTOP, "1280"), (PHONE, "390")):
+        context = browser.new_context(viewport=viewport, timezone_id="America/New_York",
+                                      is_mobile=viewport is PHONE, has_touch=viewport is PHONE)
+        page = context.new_page()
+        log_in(page, base, "ann", "/c/course/")
+        # (1) ann is 105th of 105 students: her row is on page 2, and page 1 says where.
+        you = page.locator("[data-you]")
+        expect(you).to_contain_text("You are #105 of 105 on this board")
+        expect(page.locator("tr.me")).to_have_count(0)
+        you.get_by_role("link", name=re.compile(r"show your row \(page 2\)")).click()
+        row = page.locator('tr.me[aria-current="true"]')
+        expect(row).to_be_visible()
+        expect(row).to_have_attribute("data-username", "ann")
+        expect(row.locator("td").first).to_have_text("105")
+        # (4) no sideways scrolling of the main table; the page with her row goes to docs/.
+        table_fits(page)
+        page.screenshot(path=str(DOC_SCREENSHOTS / f"leaderboard-{tag}.png"), full_page=True)
+        problems[f"leaderboard {tag}"] = serious_violations(page)
+        # ... on every tab: the speed board is chosen in place and still finds her.
+        page.get_by_role("tab", name="Speed").click()
+        expect(page.locator("[data-you]")).to_contain_text(re.compile(r"You are #\d+ of 105"))
+        page.get_by_role("tab", name="Accuracy").click()
+        # (3) times in the viewer's zone, one format; the countdown to the deadline.
+        stamp = page.locator("time[data-when]").first
+        expect(stamp).to_have_text(re.compile(r"^\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} "
+                                              r"(EST|EDT|GMT-[45])$"))
+        expect(page.locator(".countdown")).to_have_text(re.compile(r"^\d+ days? \d+ h$"))
+        table_fits(page)  # the first page too: a hundred rows
+        page.goto(f"{base}/c/course/me/")
+        ranks = page.locator("table.ranks").first
+        expect(ranks.locator('tr[data-category="accuracy"] td')).to_have_text("#105 of 105")
+        expect(page.locator('[data-chart="my-history-mnist"] .line.mine circle')).to_have_count(1)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], f"the student page is {width} px wide"
+        page.screenshot(path=str(DOC_SCREENSHOTS / f"student-{tag}.png"), full_page=True)
+        problems[f"student page {tag}"] = serious_violations(page)
+        page.goto(f"{base}/")
+        problems[f"competitions {tag}"] = serious_violations(page)
+        context.close()
+
+    context = browser.new_context(viewport=DESKTOP, timezone_id="Asia/Tokyo")
+    page = context.new_page()
+    # (3) a countdown that ticks, in the same words as the server's.
+    page.goto(f"{base}/c/soon/")
+    countdown = page.locator(".countdown")
+    expect(countdown).to_have_text(re.compile(r"^(29|30) min \d{2} s$"))
+    first = countdown.inner_text()
+    expect(countdown).not_to_have_text(first, timeout=5_000)
+    expect(page.locator("time[data-when]").first).to_contain_text("GMT+9")
+    # (5) a closed competition: no upload form, its results and winners instead.
+    log_in(page, base, "ann", "/c/finished/me/")
+    expect(page.get_by_role("heading", name="Final results")).to_be_visible()
+    expect(page.locator("form[data-upload]")).to_have_count(0)
+    expect(page.get_by_text("Uploads left")).to_have_count(0)
+    winners = page.locator("ol.winners li")
+    expect(winners.first).to_contain_text("ann")
+    expect(winners.nth(1)).to_contain_text("bob")
+    problems["closed student page"] = serious_violations(page)
+    page.goto(f"{base}/c/finished/")
+    expect(page.get_by_role("link", name="Submit a model")).to_have_count(0)
+    expect(page.locator(".closed-note")).to_contain_text("final standings")
+    # (7) the API's documentation, from the platform's own static files.
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url)
+            if not request.url.startswith((base, "data:", f"blob:{base}"))
+            else None)
+    page.goto(f"{base}/api/")
+    expect(page.get_by_text("swagger_ui")).to_be_visible()
+    page.goto(f"{base}/api/docs/")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Model Arena API")
+    expect(page.locator(".opblock-summary-path").filter(
+        has_text="/api/submissions/").first).to_be_visible()
+    page.goto(f"{base}/api/redoc/")
+    expect(page.get_by_role("heading", name=re.compile("Model Arena API"))).to_be_visible()
+    assert outside == [], f"the API docs fetched from elsewhere: {outside}"
+    context.close()
+
+    found = {where: found for where, found in problems.items() if found}
+    assert not found, json.dumps(found, indent=2)
