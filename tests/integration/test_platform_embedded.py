@@ -3,6 +3,8 @@ real processes: manage.py, a Celery worker and gunicorn, each with its own envir
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 
@@ -89,4 +91,8 @@ def test_demo_command_runs_the_whole_platform_and_scores_the_baselines(embedded_
     assert result.returncode == 0, output
     assert f"http://127.0.0.1:{port}" in output and "student token:" in output
     assert "baseline mnist_cnn.onnx: scored" in output and "cifar10_cnn" not in output
+    # The demo students' models (pruned from the baseline) are scored and ranked.
+    assert "demo students ada, ben, cleo: 4 uploads" in output, output
+    assert re.search(r"track mnist: [1-9]\d* ranked students, [1-9]\d* models on the Pareto "
+                     r"front", output), output
     assert "demo check passed" in output

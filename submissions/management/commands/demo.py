@@ -2,8 +2,11 @@
 
 Migrates the database (SQLite by default), prepares the datasets, creates a demo competition with
 the three tracks, an instructor and a student, starts real Celery worker processes (one scoring,
-one on the validation queue with beat) beside a gunicorn web server, submits the baseline models the project ships, and prints the
-address and a student token. Runs until Ctrl-C; ``--check`` exits once the baselines are scored.
+one on the validation queue with beat) beside a gunicorn web server, submits the baseline models
+the project ships, and prints the address and a student token. A few demo students (ada, ben,
+cleo) upload varied models made from the baselines (magnitude-pruned copies and the compressed
+ones), scored by the same worker, so every track shows a ranked leaderboard and a Pareto front in
+its first minutes. Runs until Ctrl-C; ``--check`` exits once all of them are scored.
 """
 
 from __future__ import annotations
@@ -15,21 +18,25 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import onnx
 import requests
 from accounts.services import create_user
 from arena import env as environment
+from competitions.models import Competition
+from competitions.services import create_competition
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from onnx import numpy_helper
 
-from competitions.models import Competition
-from competitions.services import create_competition
 from evaluator.tasks import TASKS
 from submissions.models import FINAL_STATUSES, Status, Submission
 from submissions.services import submit
 
 DEMO_SLUG = "demo"
 BASELINE_DIR = settings.REPO_ROOT / "reference_models" / "baselines"
+DEMO_STUDENTS = ("ada", "ben", "cleo")
 
 
 class Command(BaseCommand):
@@ -46,6 +53,8 @@ class Command(BaseCommand):
                             help="folder of baseline models named <task>*.onnx")
         parser.add_argument("--timeout", type=float, default=1800,
                             help="--check: seconds to wait for the baselines")
+        parser.add_argument("--no-students", action="store_true",
+                            help="submit the baselines only (no demo students)")
 
     def handle(self, *args, **options):
         tasks = [task.strip() for task in options["tasks"].split(",") if task.strip()]
@@ -63,9 +72,14 @@ class Command(BaseCommand):
             self.wait_for_web(address, children)
             baselines = self.submit_baselines(competition, instructor, tasks,
                                               options["baselines"])
+            students = ([] if options["no_students"] else
+                        self.submit_students(competition, tasks, options["baselines"]))
             self.print_welcome(address, student_token, baselines)
             if options["check"]:
                 self.check_baselines(address, baselines, options["timeout"], children)
+                if students:
+                    self.check_students(address, students, tasks, options["timeout"],
+                                        children)
             else:
                 self.run_until_interrupted(children)
         finally:
@@ -179,6 +193,45 @@ class Command(BaseCommand):
             submitted.append(submission)
         return submitted
 
+    def submit_students(self, competition: Competition, tasks: list[str],
+                        folder: Path) -> list[Submission]:
+        """The demo students' uploads: per task, models made from the shipped baselines. Reruns
+        upload the same bytes, which returns the earlier submissions (no upload used)."""
+        submitted = []
+        people = {name: create_user(name, "student", password=name)[0] for name in DEMO_STUDENTS}
+        for task in tasks:
+            track = competition.tracks.get(task=task)
+            for student, label, data in student_models(folder, task):
+                submitted.append(submit(track, people[student], [data], label=label))
+        self.stdout.write(f"demo students {', '.join(DEMO_STUDENTS)}: {len(submitted)} "
+                          f"uploads (logins: name/name)")
+        return submitted
+
+    def check_students(self, address: str, students: list[Submission], tasks: list[str],
+                       timeout: float, children) -> None:
+        """Wait for the students' uploads, then require a ranked board and a Pareto front on
+        each track that has them."""
+        deadline = time.monotonic() + timeout
+        pending = Submission.objects.filter(pk__in=[s.pk for s in students]).exclude(
+            status__in=FINAL_STATUSES)
+        while pending.exists():
+            self.ensure_alive(children)
+            if time.monotonic() > deadline:
+                raise CommandError("the demo students' uploads were not scored in time")
+            time.sleep(0.5)
+        board = f"{address}/api/competitions/{DEMO_SLUG}/leaderboard/"
+        for task in tasks:
+            if not any(s.track.task == task for s in students):
+                continue
+            ranked = [row for row in requests.get(board, params={"track": task}, timeout=10)
+                      .json()["rows"] if row["rank"] is not None]
+            front = requests.get(board, params={"track": task, "category": "pareto"},
+                                 timeout=10).json()["rows"]
+            self.stdout.write(f"track {task}: {len(ranked)} ranked students, "
+                              f"{len(front)} models on the Pareto front")
+            if not ranked or not front:
+                raise CommandError(f"track {task} shows no ranked student or no Pareto front")
+
     def print_welcome(self, address: str, token: str, baselines: list[Submission]) -> None:
         names = ", ".join(s.label for s in baselines) or "none (no baseline files shipped yet)"
         self.stdout.write(self.style.SUCCESS(f"\nModel Arena is running at {address}/"))
@@ -239,3 +292,37 @@ class Command(BaseCommand):
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
+
+
+def prune_model(data: bytes, fraction: float) -> bytes:
+    """``data`` with the ``fraction`` smallest-magnitude weights of each float weight matrix or
+    kernel set to zero: a smaller compressed file, a little less accurate (what a student's first
+    pruning try looks like). Biases and non-float tensors stay as they are."""
+    model = onnx.load_from_string(data)
+    for tensor in model.graph.initializer:
+        if tensor.data_type != onnx.TensorProto.FLOAT or len(tensor.dims) < 2:
+            continue
+        weights = numpy_helper.to_array(tensor).copy()
+        cut = np.quantile(np.abs(weights), fraction)
+        weights[np.abs(weights) < cut] = 0.0
+        tensor.CopyFrom(numpy_helper.from_array(weights, tensor.name))
+    model.doc_string = f"demo: {fraction:.0%} of the weights pruned"
+    return model.SerializeToString()
+
+
+def student_models(folder: Path, task: str) -> list[tuple[str, str, bytes]]:
+    """(student, label, model bytes) for one task, from ``folder``'s baselines of it: ada prunes
+    the float model lightly, ben uploads the compressed ones (or prunes harder), cleo prunes
+    hard and then less (her scores improve over time)."""
+    files = {path.name: path.read_bytes() for path in sorted(folder.glob(f"{task}*.onnx"))}
+    floats = [name for name in files if "int8" not in name]
+    if not floats:
+        return []
+    stem, base = floats[0].removesuffix(".onnx"), files[floats[0]]
+    compressed = [(name, data) for name, data in files.items() if "int8" in name]
+    models = [("ada", f"{stem}-pruned30.onnx", prune_model(base, 0.3))]
+    models += ([("ben", name, data) for name, data in compressed] or
+               [("ben", f"{stem}-pruned50.onnx", prune_model(base, 0.5))])
+    models += [("cleo", f"{stem}-pruned80.onnx", prune_model(base, 0.8)),
+               ("cleo", f"{stem}-pruned60.onnx", prune_model(base, 0.6))]
+    return models
