@@ -25,7 +25,7 @@ from evaluator.metrics import (
     window_batches,
     window_count,
 )
-from evaluator.reference import INPUT_NAME, reference_input, reference_model
+from evaluator.reference import INPUT_NAME, reference_basket, reference_input
 from evaluator.runtime import make_session
 from evaluator.tasks import Task, get_task
 from evaluator.train_gap import loss_tally
@@ -67,10 +67,10 @@ def load_splits(job: dict) -> dict:
 
 def prepare(job: dict) -> None:
     """Everything that needs file access, done before privileges are dropped: build the reference
-    model and load every module the scoring path imports lazily."""
+    basket and load every module the scoring path imports lazily."""
     import numpy.lib  # noqa: F401
     numerics.warm_up_reference_evaluator()  # for the numerics check of integer-kernel graphs
-    reference_model(job["task"])
+    reference_basket(job["task"])
     np.percentile(np.arange(3.0), 90)
 
 
@@ -228,18 +228,24 @@ class StageClock:
             self.report(name, **info)
 
 
+def _basket_runs(task_name: str) -> list[Callable[[], object]]:
+    """One run of each member of the task's reference basket, each on its own session."""
+    feed = {INPUT_NAME: reference_input(task_name)}
+    sessions = [make_session(member) for member in reference_basket(task_name)]
+    return [lambda session=session: session.run(None, feed) for session in sessions]
+
+
 def calibrate_in_process(job: dict, report: Callable) -> dict:
-    """The task's reference model timed by the scoring protocol, against a second session of itself
-    (so the loop, the interleaving and the machine state are those of a scoring run)."""
+    """The task's reference basket timed by the scoring protocol, against a second session of its
+    first member as the model (so the loop, the interleaving and the machine state are those of a
+    scoring run); the basket's latency is the geometric mean of its members' medians."""
     stage = StageClock(report)
     task = get_task(job["task"])
     protocol = LatencyProtocol.from_dict(job["protocol"])
     stage("calibrating")
-    model = make_session(reference_model(task.name))
-    reference = make_session(reference_model(task.name))
+    model = make_session(reference_basket(task.name)[0])
     feed = {INPUT_NAME: reference_input(task.name)}
-    latency = measure_latency(lambda: model.run(None, feed), lambda: reference.run(None, feed),
-                              protocol)
+    latency = measure_latency(lambda: model.run(None, feed), _basket_runs(task.name), protocol)
     stage(None)
     return {"stage_seconds": stage.seconds, "latency": latency,
             "versions": {"onnxruntime": onnxruntime.__version__}}
@@ -280,10 +286,8 @@ def score_in_process(model_bytes: bytes, job: dict, hidden: dict, report: Callab
 
     stage("latency")
     runner.checked(single, "measuring latency")
-    reference = make_session(reference_model(task.name))
-    reference_feed = {INPUT_NAME: reference_input(task.name)}
     latency = _call("measuring latency", measure_latency,
-                    lambda: runner.raw(single), lambda: reference.run(None, reference_feed), protocol)
+                    lambda: runner.raw(single), _basket_runs(task.name), protocol)
     stage(None)
     return {
         "stage_seconds": stage.seconds,

@@ -1,9 +1,9 @@
 """A hardware class's calibration: each task's reference latency on this machine.
 
 The platform turns a speed index into a normalized latency (calibration[task] / speed_index, in ms)
-so one latency limit and one speed ranking hold across workers of different speed. The reference is
-timed in the same sandboxed, pinned child process and with the same protocol as a scoring run, but
-with no model: against a second session of itself.
+so one latency limit and one speed ranking hold across workers of different speed. The reference
+basket is timed in the same sandboxed, pinned child process and with the same protocol as a scoring
+run, but with no model: against a second session of its first member.
 """
 
 from __future__ import annotations
@@ -40,10 +40,15 @@ def calibrate_reference(task: str, protocol: LatencyProtocol | None = None) -> d
         detail = (result or {}).get("message") or outcome.stderr_tail[-1000:]
         raise ScoringError(f"calibrating {task} failed (exit {outcome.returncode}): {detail}")
     latency = result["metrics"]["latency"]
+    # The model was the basket's first member: the basket's latency is its reference side's
+    # geometric mean; the interval is the member's, scaled to it.
+    basket_ms = latency["reference"]["median_ms"]
+    scale = basket_ms / latency["model"]["median_ms"]
+    interval = latency["latency_ci_ms"]
     return {
         "task": task,
-        "reference_latency_ms": latency["model"]["median_ms"],
-        "reference_latency_ci_ms": latency["latency_ci_ms"],
+        "reference_latency_ms": basket_ms,
+        "reference_latency_ci_ms": [bound * scale for bound in interval] if interval else None,
         "hardware_class": hardware_class(),
         "cpu_features": cpu_features(),
         "reference_version": REFERENCE_VERSION,

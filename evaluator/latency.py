@@ -8,15 +8,20 @@ Why it is shaped this way (figures measured on the project's 2-core machines, on
 - The median is the figure; p90 and mean are recorded. A process sharing its core keeps the median
   but inflates the mean, so a measurement whose mean/median exceeds ``max_mean_over_median`` is
   repeated (up to ``max_attempts``) and the steadiest attempt is kept; every attempt is recorded.
-- The reference model is timed interleaved with the model in the same process, in ~20 ms rounds, so
-  both see the same machine state; the median over rounds of reference / model round medians is the
-  speed index, comparable across machines (see ``block_statistics``).
+- The reference basket (three fixed models of the task, ``evaluator.reference``) is timed
+  interleaved with the model in the same process, in ~20 ms rounds, so all see the same machine
+  state; the median over rounds of the geometric mean of reference / model round medians is the
+  speed index, comparable across machines (see ``block_statistics``). A basket, not one model:
+  the ratio of two models drifts with the host's state (other tenants, the memory system) by how
+  alike the two are, so one small reference left the float CNN's index with a CV of 1.4-2.4% over
+  fresh processes; against a basket of a small, a wide and a wider CNN it was 0.9% for the float
+  CNN and its INT8 twin alike (2 cores, Xeon with AVX-512 VNNI, load 1.3-4).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -90,6 +95,31 @@ def summarize(samples_ns: list[int]) -> dict:
     }
 
 
+Run = Callable[[], object]
+
+
+def _basket(reference: Run | Sequence[Run]) -> list[Run]:
+    """The reference runs as a list: one callable, or the basket of ``evaluator.reference``."""
+    return [reference] if callable(reference) else list(reference)
+
+
+def _geometric_mean(values) -> float:
+    return float(np.exp(np.mean(np.log(np.asarray(values, dtype=np.float64)))))
+
+
+def summarize_basket(members_ns: list[list[int]]) -> dict:
+    """The reference side: each member summarized, and their geometric mean as its figures (the
+    speed index is the geometric mean of the model's speed against each member)."""
+    members = [summarize(samples) for samples in members_ns]
+    return {
+        **{key: _geometric_mean([m[key] for m in members])
+           for key in ("median_ms", "p90_ms", "mean_ms")},
+        "runs": min(m["runs"] for m in members),
+        "mean_over_median": max(m["mean_over_median"] for m in members),
+        "members": members,
+    }
+
+
 MIN_ROUND_BLOCKS = 4
 
 
@@ -107,37 +137,38 @@ def _blocks(count: int, rounds: list[int] | None, protocol: LatencyProtocol) -> 
     return _block_slices(count, protocol.blocks)
 
 
-def _round_index(model: list[np.ndarray], reference: list[np.ndarray]) -> float:
-    """The speed index of a set of blocks: the median of each block's reference / model median."""
-    return float(np.median([np.median(r) / np.median(m) for m, r in zip(model, reference,
-                                                                         strict=True)]))
+def _block_ratio(model: np.ndarray, members: list[np.ndarray]) -> float:
+    """One block's speed index: the geometric mean over the basket of member / model medians."""
+    median = np.median(model)
+    return _geometric_mean([np.median(member) / median for member in members])
 
 
 def block_statistics(
-    model_ns: list[int], reference_ns: list[int], protocol: LatencyProtocol,
+    model_ns: list[int], reference_ns: list[list[int]], protocol: LatencyProtocol,
     rounds: list[int] | None = None,
 ) -> dict:
     """The speed index and 95% intervals of it and of the model's median, by resampling blocks.
 
-    The blocks are the timing rounds (``interleaved_samples``): a model round and the reference
-    round beside it saw the same machine state within ~20 ms, so the speed index is the median
-    over blocks of the block's reference median / model median (measured at load 6-9: its CV over
-    fresh processes 3.4% against 8.3% for the ratio of pooled medians). The intervals resample
-    whole blocks (a busy spell lasts longer than one run) ``bootstrap_resamples`` times, seed 0.
+    ``reference_ns`` holds the runs of each member of the reference basket. The blocks are the
+    timing rounds (``interleaved_samples``): a model round and the reference rounds beside it saw
+    the same machine state within ~20 ms, so the speed index is the median over blocks of the
+    block's geometric mean of member median / model median (measured at load 6-9: the CV over
+    fresh processes of a median of block ratios was 3.4% against 8.3% for pooled medians). The
+    intervals resample whole blocks (a busy spell lasts longer than one run)
+    ``bootstrap_resamples`` times, seed 0.
     """
     model = np.asarray(model_ns, dtype=np.float64) / 1e6
-    reference = np.asarray(reference_ns, dtype=np.float64) / 1e6
+    members = [np.asarray(samples, dtype=np.float64) / 1e6 for samples in reference_ns]
     slices = _blocks(len(model), rounds, protocol)
     block_model = [model[s] for s in slices]
-    block_reference = [reference[s] for s in slices]
-    pooled = float(np.median(reference) / np.median(model)) if model.size else None
+    ratios = np.array([_block_ratio(model[s], [member[s] for member in members])
+                       for s in slices]) if model.size else np.array([])
+    pooled = _block_ratio(model, members) if model.size else None
     if len(slices) < 2:
         return {"speed_index": pooled, "latency_ci_ms": None, "speed_index_ci": None,
                 "blocks": len(slices)}
     rng = np.random.default_rng(0)
     picks = rng.integers(0, len(slices), size=(protocol.bootstrap_resamples, len(slices)))
-    ratios = np.array([np.median(r) / np.median(m) for m, r in zip(block_model, block_reference,
-                                                                    strict=True)])
     medians, indexes = [], []
     for pick in picks:
         medians.append(np.median(np.concatenate([block_model[i] for i in pick])))
@@ -159,54 +190,56 @@ def _timed(run: Callable[[], object]) -> int:
 
 
 def time_interleaved(
-    model_run: Callable[[], object],
-    reference_run: Callable[[], object],
+    model_run: Run,
+    reference: Run | Sequence[Run],
     protocol: LatencyProtocol,
 ) -> tuple[dict, dict]:
-    """One attempt (see ``interleaved_samples``), summarized; the raw runs ride along under
-    ``"samples_ns"`` for the interval and are dropped before the scorecard."""
-    model_ns, reference_ns, rounds = interleaved_samples(model_run, reference_run, protocol)
+    """One attempt (see ``interleaved_samples``), summarized (the reference side by
+    ``summarize_basket``); the raw runs ride along under ``"samples_ns"`` for the interval and
+    are dropped before the scorecard."""
+    model_ns, reference_ns, rounds = interleaved_samples(model_run, reference, protocol)
     return ({**summarize(model_ns), "samples_ns": model_ns, "rounds": rounds},
-            {**summarize(reference_ns), "samples_ns": reference_ns, "rounds": rounds})
+            {**summarize_basket(reference_ns), "samples_ns": reference_ns, "rounds": rounds})
 
 
 def interleaved_samples(
-    model_run: Callable[[], object],
-    reference_run: Callable[[], object],
+    model_run: Run,
+    reference: Run | Sequence[Run],
     protocol: LatencyProtocol,
-) -> tuple[list[int], list[int], list[int]]:
-    """One attempt: warm both up, then alternate short runs of each until the stop rule holds.
+) -> tuple[list[int], list[list[int]], list[int]]:
+    """One attempt: warm all up, then take turns in short rounds until the stop rule holds.
 
-    The model and the reference alternate in rounds of ``k`` consecutive runs each (``k`` sized so
-    a round of the slower one lasts about ``round_ms``; 1 when ``round_ms`` is 0), the order
-    switching every round. Rounds, not single runs: each is then timed on its own warm caches, as
-    bare onnxruntime times it, instead of on what the other just left there (measured: a tiny
-    reference run right after a large model runs slower, so single-run alternation shifted the
-    speed index by model size); rounds of ~20 ms still see the same machine state, which cancels
-    in the ratio. Stops once there are at least ``min_runs`` runs of each AND ``min_seconds`` have
-    passed, or at ``max_runs``, or after ``max_seconds``. Returns both runs and the round sizes.
+    The model and each member of the reference basket take turns in rounds of ``k`` consecutive
+    runs each (``k`` sized so a round of the slowest lasts about ``round_ms``; 1 when
+    ``round_ms`` is 0), the order reversing every round. Rounds, not single runs: each is then
+    timed on its own warm caches, as bare onnxruntime times it, instead of on what the other just
+    left there (measured: a tiny reference run right after a large model runs slower, so
+    single-run alternation shifted the speed index by model size); rounds of ~20 ms still see
+    the same machine state, which cancels in the ratio. Stops once there are at least
+    ``min_runs`` runs of each AND ``min_seconds`` have passed, or at ``max_runs``, or after
+    ``max_seconds``. Returns the model's runs, each member's runs and the round sizes.
     """
-    model_warm = reference_warm = 0
+    members = _basket(reference)
+    warm = [0] * (1 + len(members))
     for _ in range(protocol.warmup_runs):
-        model_warm = _timed(model_run)
-        reference_warm = _timed(reference_run)
-    slowest = max(model_warm, reference_warm, 1)
+        warm = [_timed(run) for run in (model_run, *members)]
+    slowest = max(*warm, 1)
     per_round = max(1, min(protocol.max_round_runs, int(protocol.round_ms * 1e6 // slowest)))
     model_ns: list[int] = []
-    reference_ns: list[int] = []
+    reference_ns: list[list[int]] = [[] for _ in members]
+    turns = [(model_run, model_ns), *zip(members, reference_ns, strict=True)]
     started = time.perf_counter()
-    model_first = True
+    forward = True
     rounds: list[int] = []
     while True:
         count = len(model_ns)
         k = min(per_round, protocol.max_runs - count)
         if count < protocol.min_runs:
             k = min(k, protocol.min_runs - count)
-        for run, samples in ((model_run, model_ns), (reference_run, reference_ns))[
-                :: 1 if model_first else -1]:
+        for run, samples in turns[:: 1 if forward else -1]:
             samples.extend(_timed(run) for _ in range(k))
         rounds.append(k)
-        model_first = not model_first
+        forward = not forward
         elapsed = time.perf_counter() - started
         enough = len(model_ns) >= protocol.min_runs and elapsed >= protocol.min_seconds
         if enough or len(model_ns) >= protocol.max_runs or elapsed >= protocol.max_seconds:
@@ -214,20 +247,21 @@ def interleaved_samples(
 
 
 def measure_latency(
-    model_run: Callable[[], object],
-    reference_run: Callable[[], object],
+    model_run: Run,
+    reference: Run | Sequence[Run],
     protocol: LatencyProtocol,
 ) -> dict:
     """Timed attempts, repeated while noisy; the attempt with the lowest mean/median is kept.
 
-    An attempt is noisy when the model's or the reference's mean/median exceeds
+    ``reference`` is one run or the basket of reference runs (``evaluator.reference``). An
+    attempt is noisy when the model's or any reference member's mean/median exceeds
     ``protocol.max_mean_over_median``.
     """
     attempts = []
     for _ in range(max(1, protocol.max_attempts)):
-        model, reference = time_interleaved(model_run, reference_run, protocol)
-        attempts.append({"model": model, "reference": reference})
-        worst = max(model["mean_over_median"], reference["mean_over_median"])
+        model, reference_side = time_interleaved(model_run, reference, protocol)
+        attempts.append({"model": model, "reference": reference_side})
+        worst = max(model["mean_over_median"], reference_side["mean_over_median"])
         if worst <= protocol.max_mean_over_median:
             break
     best = min(

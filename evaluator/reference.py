@@ -1,10 +1,14 @@
-"""The fixed reference model of each task, built in code, that the speed index divides by.
+"""The fixed reference basket of each task, built in code, that the speed index divides by.
 
-The reference is timed interleaved with the submission in the same scoring process, so
-``speed_index = reference median / model median`` cancels most of what differs between worker
-machines and moments. Its graph and weights are fixed (seeded) and must never change within a
-competition: a change would shift every speed index. ``REFERENCE_VERSION`` names the current set and
-is recorded in each scorecard.
+The basket is timed interleaved with the submission in the same scoring process, so
+``speed_index`` (the geometric mean over the basket of member median / model median) cancels most
+of what differs between worker machines and moments. Three members of one family at growing width
+(a student's first CNN and two wider ones; for language models one attention block at three
+embedding widths), because a model's speed relative to a single reference drifts with the host's
+state by how alike the two are (``evaluator.latency``). Graphs and weights are fixed (seeded) and
+must never change within a competition: a change would shift every speed index.
+``REFERENCE_VERSION`` names the current set and is recorded in each scorecard (version 1 was the
+first member alone).
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 from evaluator.tasks import TINYGPT_MAX_CONTEXT, get_task
 
-REFERENCE_VERSION = "1"
+REFERENCE_VERSION = "2"
 REFERENCE_IR_VERSION = 10
 REFERENCE_OPSET = 17
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
-_EMBED = 64
+# Per member of the basket: the two conv widths of an image reference (MNIST, CIFAR-10) and the
+# embedding width of a language reference.
+_IMAGE_WIDTHS = {1: ((16, 32), (32, 64), (64, 64)), 3: ((32, 64), (64, 128), (128, 128))}
+_EMBED_WIDTHS = (64, 128, 256)
 
 
 def _weight(rng: np.random.Generator, name: str, *shape: int) -> onnx.TensorProto:
@@ -65,18 +72,18 @@ def _image_graph(channels: int, side: int, widths: tuple[int, int]) -> onnx.Grap
     )
 
 
-def _language_graph(vocabulary_size: int, context: int) -> onnx.GraphProto:
+def _language_graph(vocabulary_size: int, context: int, embed: int) -> onnx.GraphProto:
     """Embedding, one causal self-attention head and a linear head over a fixed context."""
     rng = np.random.default_rng(0)
     mask = np.triu(np.full((context, context), -1e9, np.float32), k=1)
     weights = [
-        _weight(rng, "embed", vocabulary_size, _EMBED),
-        _weight(rng, "wq", _EMBED, _EMBED),
-        _weight(rng, "wk", _EMBED, _EMBED),
-        _weight(rng, "wv", _EMBED, _EMBED),
-        _weight(rng, "head", _EMBED, vocabulary_size),
+        _weight(rng, "embed", vocabulary_size, embed),
+        _weight(rng, "wq", embed, embed),
+        _weight(rng, "wk", embed, embed),
+        _weight(rng, "wv", embed, embed),
+        _weight(rng, "head", embed, vocabulary_size),
         numpy_helper.from_array(mask, "mask"),
-        numpy_helper.from_array(np.array(1 / np.sqrt(_EMBED), np.float32), "scale"),
+        numpy_helper.from_array(np.array(1 / np.sqrt(embed), np.float32), "scale"),
     ]
     nodes = [
         helper.make_node("Gather", ["embed", INPUT_NAME], ["x"]),
@@ -101,15 +108,7 @@ def _language_graph(vocabulary_size: int, context: int) -> onnx.GraphProto:
     )
 
 
-@cache
-def reference_model(task_name: str) -> bytes:
-    """The serialized reference ONNX model of a task (same bytes on every machine)."""
-    task = get_task(task_name)
-    if task.is_language_model:
-        graph = _language_graph(task.num_classes, TINYGPT_MAX_CONTEXT)
-    else:
-        channels, side = task.input_shape[1], task.input_shape[2]
-        graph = _image_graph(channels, side, (16, 32) if channels == 1 else (32, 64))
+def _serialized(graph: onnx.GraphProto) -> bytes:
     model = helper.make_model(
         graph,
         ir_version=REFERENCE_IR_VERSION,
@@ -117,6 +116,18 @@ def reference_model(task_name: str) -> bytes:
         producer_name="evaluator.reference",
     )
     return model.SerializeToString()
+
+
+@cache
+def reference_basket(task_name: str) -> tuple[bytes, ...]:
+    """The serialized reference models of a task, smallest first (same bytes on every machine)."""
+    task = get_task(task_name)
+    if task.is_language_model:
+        return tuple(_serialized(_language_graph(task.num_classes, TINYGPT_MAX_CONTEXT, embed))
+                     for embed in _EMBED_WIDTHS)
+    channels, side = task.input_shape[1], task.input_shape[2]
+    return tuple(_serialized(_image_graph(channels, side, widths))
+                 for widths in _IMAGE_WIDTHS[channels])
 
 
 def reference_input(task_name: str) -> np.ndarray:

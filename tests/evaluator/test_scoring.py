@@ -15,9 +15,10 @@ from evaluator.latency import (
     interleaved_samples,
     measure_latency,
     measure_throughput,
+    summarize_basket,
     time_interleaved,
 )
-from evaluator.reference import reference_input, reference_model
+from evaluator.reference import reference_basket, reference_input
 from evaluator.runtime import make_session
 from evaluator.scoring import FAILURE_KINDS, SCORECARD_KEYS, ScoringError, score
 from evaluator.tasks import TASKS
@@ -209,7 +210,7 @@ def test_model_and_reference_take_turns_in_rounds_of_consecutive_runs():
                                round_ms=50.0, max_round_runs=20)
     model, reference, rounds = interleaved_samples(runner("m", 0.001), runner("r", 0.001), protocol)
     timed = log[2:]  # after one warm-up run of each
-    assert sum(rounds) == len(model) == len(reference) >= 60 and len(rounds) >= 3
+    assert sum(rounds) == len(model) == len(reference[0]) >= 60 and len(rounds) >= 3
     assert max(rounds) > 1  # ~50 ms rounds of ~1 ms runs
     first = rounds[0]
     assert timed[:first] == ["m"] * first and timed[first:2 * first] == ["r"] * first
@@ -223,7 +224,7 @@ def test_speed_index_cancels_a_slow_spell_that_hits_both_models():
     noise = np.random.default_rng(3).normal(1, 0.01, 200)
     model = (2e6 * slow * noise).astype(int).tolist()
     reference = (1e6 * slow * noise[::-1]).astype(int).tolist()
-    figures = block_statistics(model, reference, protocol, [10] * 20)
+    figures = block_statistics(model, [reference], protocol, [10] * 20)
     assert figures["blocks"] == 20
     assert figures["speed_index"] == pytest.approx(0.5, rel=0.01)
     low, high = figures["speed_index_ci"]
@@ -231,7 +232,7 @@ def test_speed_index_cancels_a_slow_spell_that_hits_both_models():
     low, high = figures["latency_ci_ms"]
     assert 2.0 < low <= high < 3.0  # the raw median does feel the slow spell; the index does not
     # Too few rounds: equal blocks of the runs instead.
-    assert block_statistics(model, reference, protocol, [200])["blocks"] == protocol.blocks
+    assert block_statistics(model, [reference], protocol, [200])["blocks"] == protocol.blocks
 
 
 def test_throughput_counts_samples_per_second():
@@ -241,12 +242,47 @@ def test_throughput_counts_samples_per_second():
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))
-def test_reference_models_are_fixed_valid_and_run(task):
-    model = reference_model(task)
-    assert validate(model, task).ok
-    session = make_session(model)
-    output = session.run(None, {"input": reference_input(task)})[0]
-    assert output.shape[0] == 1 and output.shape[-1] == TASKS[task].num_classes
+def test_reference_baskets_are_fixed_valid_and_run(task):
+    basket = reference_basket(task)
+    assert len(basket) == 3 and len(set(basket)) == 3
+    sizes = []
+    for model in basket:
+        assert validate(model, task).ok
+        session = make_session(model)
+        output = session.run(None, {"input": reference_input(task)})[0]
+        assert output.shape[0] == 1 and output.shape[-1] == TASKS[task].num_classes
+        sizes.append(len(model))
+    assert sizes == sorted(sizes)  # smallest first, growing width
     # Built in code with fixed seeds: the very same bytes each time.
-    reference_model.cache_clear()
-    assert reference_model(task) == model
+    reference_basket.cache_clear()
+    assert reference_basket(task) == basket
+
+
+def test_the_speed_index_is_the_geometric_mean_over_the_basket():
+    protocol = LatencyProtocol()
+    rng = np.random.default_rng(5)
+    noise = rng.normal(1, 0.01, 200)
+    model = (2e6 * noise).astype(int).tolist()
+    members = [(1e6 * noise[::-1]).astype(int).tolist(), (8e6 * noise).astype(int).tolist()]
+    figures = block_statistics(model, members, protocol, [10] * 20)
+    # Against 1 ms and 8 ms members a 2 ms model is 0.5 and 4 times as fast: geometric mean 1.41.
+    assert figures["speed_index"] == pytest.approx(np.sqrt(0.5 * 4.0), rel=0.01)
+    summary = summarize_basket(members)
+    assert summary["median_ms"] == pytest.approx(np.sqrt(1.0 * 8.0), rel=0.01)
+    assert [round(m["median_ms"]) for m in summary["members"]] == [1, 8]
+
+
+def test_a_basket_takes_turns_with_the_model_in_every_round():
+    log: list[str] = []
+
+    def runner(name: str):
+        def run():
+            log.append(name)
+        return run
+
+    protocol = LatencyProtocol(warmup_runs=0, min_runs=6, min_seconds=0.0, max_runs=6,
+                               round_ms=0.0)
+    model, members, rounds = interleaved_samples(runner("m"), [runner("a"), runner("b")],
+                                                 protocol)
+    assert len(model) == len(members[0]) == len(members[1]) == 6 and rounds == [1] * 6
+    assert log[:6] == ["m", "a", "b", "b", "a", "m"]  # the order reverses every round

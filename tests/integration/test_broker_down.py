@@ -18,7 +18,7 @@ from tests.evaluator.model_zoo import GOOD_MODELS
 from tests.integration import platform_stack as stack
 from tests.integration import test_platform_queue as platform_queue
 from tests.platform import helpers
-from tests.platform.helpers import point_celery_at, restore_celery
+from tests.platform.helpers import distinct, point_celery_at, restore_celery
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -61,7 +61,7 @@ def test_the_api_answers_saved_at_once_and_beat_sends_it_when_the_queue_is_back(
         response = requests.post(
             f"{base}/submissions/", headers={"Authorization": f"Token {ann.api_token}"},
             data={"competition": "course", "track": "mnist"},
-            files={"file": ("model.onnx", GOOD_MODELS["mnist_linear"]())}, timeout=60)
+            files={"file": ("model.onnx", distinct(GOOD_MODELS["mnist_linear"](), 0))}, timeout=60)
         answered_in = time.monotonic() - started
         print(f"broker {dead_broker}: upload answered in {answered_in:.2f} s")
         assert response.status_code == 201, response.text
@@ -103,8 +103,8 @@ def test_the_page_answers_saved_without_a_server_error(competition, make_user, d
     client.force_login(ann)
     point = point_celery_at(dead_broker)
     try:
-        for accept in ("application/json", "text/html"):
-            model = SimpleUploadedFile("model.onnx", GOOD_MODELS["mnist_linear"]())
+        for index, accept in enumerate(("application/json", "text/html")):
+            model = SimpleUploadedFile("model.onnx", distinct(GOOD_MODELS["mnist_linear"](), index))
             started = time.monotonic()
             response = client.post("/c/course/me/", {"track": "mnist", "file": model},
                                    HTTP_ACCEPT=accept, follow=True)

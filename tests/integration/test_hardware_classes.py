@@ -4,8 +4,6 @@ through the API, the real evaluator on the real MNIST with the quick latency pro
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from competitions.services import create_competition
 from hardware.models import HardwareClass
@@ -16,7 +14,7 @@ from tests.evaluator.model_zoo import GOOD_MODELS
 from tests.integration import platform_stack as stack
 from tests.integration import test_platform_queue as platform_queue
 from tests.platform import helpers
-from tests.platform.helpers import client_for
+from tests.platform.helpers import client_for, distinct
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -37,14 +35,14 @@ def validator(worker_env, tmp_path):
 CLASS_A, CLASS_B = "h3a-test-a", "h3a-test-b"
 
 
-UPLOADS = itertools.count()
+_UPLOADS = iter(range(1_000_000))
 
 
 def upload(user, competition_slug: str = "course") -> int:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    # Distinct bytes per upload: an identical upload is the earlier submission.
-    model = helpers.distinct(GOOD_MODELS["mnist_linear"](), next(UPLOADS))
+    # Distinct bytes each time: an identical upload would return the earlier submission.
+    model = distinct(GOOD_MODELS["mnist_linear"](), next(_UPLOADS))
     data = {"file": SimpleUploadedFile("model.onnx", model),
             "competition": competition_slug, "track": "mnist"}
     response = client_for(user).post("/api/submissions/", data, format="multipart")

@@ -19,7 +19,7 @@ from tests.conftest import IN_CI, require
 from tests.evaluator.model_zoo import BAD_MODELS, GOOD_MODELS
 from tests.integration import platform_stack as stack
 from tests.platform import helpers
-from tests.platform.helpers import client_for, point_celery_at, restore_celery
+from tests.platform.helpers import client_for, distinct, point_celery_at, restore_celery
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -175,23 +175,20 @@ def test_concurrent_uploads_stop_exactly_at_the_quota(competition, make_user, se
         track.save()
         ann = make_user("ann")
         model = GOOD_MODELS["mnist_linear"]()
-        lock, variants = threading.Lock(), iter(range(100))
         start = threading.Barrier(8)
         outcomes: list[str] = []
 
-        def one_upload():
+        def one_upload(index: int):
             try:
                 start.wait()
-                with lock:  # distinct bytes: an identical upload is the earlier submission
-                    data = helpers.distinct(model, next(variants))
-                submit(track, ann, [data])
+                submit(track, ann, [distinct(model, index)])  # an identical one would return
                 outcomes.append("accepted")
             except QuotaExceeded:
                 outcomes.append("refused")
             finally:
                 connections.close_all()
 
-        threads = [threading.Thread(target=one_upload) for _ in range(8)]
+        threads = [threading.Thread(target=one_upload, args=(i,)) for i in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -257,11 +254,11 @@ def test_concurrent_invalid_uploads_stop_exactly_at_the_rejected_cap(competition
                 start.wait()
                 while True:
                     with lock:
-                        n = next(remaining, None)
-                        if n is None:
+                        if (index := next(remaining, None)) is None:
                             return
-                    try:  # distinct bytes: an identical upload is the earlier submission
-                        submit(track, ann, [garbage + n.to_bytes(2, "big")])
+                    try:
+                        # Distinct bytes: an identical upload returns the earlier submission.
+                        submit(track, ann, [garbage + b"%d" % index])
                         outcomes.append("accepted")
                     except QuotaExceeded as exc:
                         outcomes.append("refused")
