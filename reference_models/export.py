@@ -62,7 +62,9 @@ def export_onnx(model: Module, example_input: Tensor | np.ndarray, path: str | o
     if task is not None:
         _check_task_input(task, example)
     output = _trace(model, example, output_index)
-    graph = GraphBuilder(model, example, output, opset, input_name, output_name, axes).build()
+    builder = GraphBuilder(model, example, output, opset, input_name, output_name, axes)
+    builder.output_batch_axes = _batch_axes(model, example, output, output_index)
+    graph = builder.build()
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="reference_models", ir_version=IR_VERSION)
     onnx.checker.check_model(proto, full_check=True)
@@ -84,6 +86,28 @@ def _trace(model: Module, example: Tensor, output_index: int | None) -> Tensor:
     finally:
         model.train(was_training)
     return _pick_output(output, output_index, warn=True)
+
+
+def _batch_axes(model: Module, example: Tensor, output: Tensor,
+                output_index: int | None) -> set[int]:
+    """The output axes that follow the batch size (an RNN's ``h_n`` has it at axis 1; a value
+    averaged over the batch has none), found by running one more row."""
+    if example.ndim == 0 or example.shape[0] == 0:
+        return {0} if output.ndim else set()
+    bigger = np.concatenate([example.data, example.data[:1]], axis=0)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            probe = _pick_output(model(Tensor(bigger, dtype=bigger.dtype)), output_index)
+    except Exception:  # noqa: BLE001 - the framework check below reports a batch that fails
+        return {0} if output.ndim else set()
+    finally:
+        model.train(was_training)
+    if probe.ndim != output.ndim:
+        return {0} if output.ndim else set()
+    return {axis for axis, (a, b) in enumerate(zip(output.shape, probe.shape, strict=True))
+            if a != b}
 
 
 def _pick_output(output: Any, output_index: int | None, *, warn: bool = False) -> Tensor:
@@ -164,6 +188,7 @@ class GraphBuilder:
         self.initializers: dict[str, onnx.TensorProto] = {}
         self.counter = 0
         self.memo: dict[Any, Any] = {}
+        self.output_batch_axes: set[int] = {0}  # export_onnx measures them
 
     def build(self) -> onnx.GraphProto:
         order = topological_order(self.output)
@@ -200,9 +225,15 @@ class GraphBuilder:
     def _value_info(self, name: str, tensor: Tensor) -> onnx.ValueInfoProto:
         dims: list[int | str] = list(tensor.shape)
         for axis, label in self.dynamic_axes.items():
-            # an output axis carries the input's dynamic size when it has it in the trace
-            if axis < len(dims) and (tensor is self.example or axis == 0
-                                     or dims[axis] == self.example.shape[axis]):
+            if tensor is self.example:
+                if axis < len(dims):
+                    dims[axis] = label
+            elif axis == 0:  # the batch: wherever it ended up in the output
+                for batch_axis in self.output_batch_axes:
+                    if batch_axis < len(dims):
+                        dims[batch_axis] = label
+            # another dynamic axis: an output axis of the same size in the trace carries it
+            elif axis < len(dims) and dims[axis] == self.example.shape[axis]:
                 dims[axis] = label
         elem = helper.np_dtype_to_tensor_dtype(tensor.dtype)
         return helper.make_tensor_value_info(name, elem, dims)

@@ -164,3 +164,19 @@ def test_an_lstm_model_trains_and_exports(tmp_path: Path) -> None:
     model.eval()
     with rm.no_grad():
         np.testing.assert_allclose(got, model(batch)[0].data, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU"])
+def test_the_final_state_exports_with_the_batch_on_its_axis_1(kind: str, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    rm.manual_seed(0)
+    model = getattr(nn, kind)(4, 3, num_layers=2, bidirectional=True, batch_first=True)
+    proto = rm.export_onnx(model, rm.randn(2, 5, 4), tmp_path / "h.onnx", output_index=1)
+    dims = [d.dim_param or d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim]
+    assert dims == [4, "N", 3]  # (layers * directions, N, hidden), as h_n is
+    session = ort.InferenceSession(str(tmp_path / "h.onnx"), providers=["CPUExecutionProvider"])
+    x = rm.randn(6, 5, 4)
+    with rm.no_grad():
+        np.testing.assert_allclose(session.run(None, {"input": x.data})[0], model(x)[1].data,
+                                   rtol=1e-5, atol=1e-5)
