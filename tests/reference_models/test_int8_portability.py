@@ -113,3 +113,20 @@ def test_full_8_bit_weights_saturate_on_emulated_avx2_and_natively_only_without_
         assert within_tolerance(native, models[name]), native  # so the kernel did it
     else:  # this machine's own kernel is the AVX2 one
         assert native["max_abs_diff"] > SATURATED, native
+
+
+@pytest.mark.parametrize("name", ["control_static_u8s8", "control_dynamic_u8s8"])
+def test_the_evaluators_numerics_check_warns_on_the_saturating_cpu(name, emulated):
+    # The scorecard's check (evaluator.numerics) on the emulated AVX2 CPU's real outputs: it
+    # fails there and the student reads the INT8 remedy; the 7-bit baselines pass the same check.
+    from evaluator import numerics
+
+    models, inputs, outputs = emulated
+    reference = reference_outputs(models[name], inputs[name], batch=BATCH)
+    found = numerics.compare(outputs[name], reference)
+    assert not found["ok"], found
+    warning = numerics.warning_for(found, numerics.is_quantized(models[name]), "x86_64-avx2")
+    assert "INT8 kernels saturate" in warning and "7 bits" in warning
+    for shipped in SHIPPED:
+        exact = reference_outputs(models[shipped], inputs[shipped], batch=BATCH)
+        assert numerics.compare(outputs[shipped], exact)["ok"], shipped
