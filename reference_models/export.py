@@ -71,7 +71,7 @@ def export_onnx(model: Module, example_input: Tensor | np.ndarray, path: str | o
     if task is not None:
         _validate_for_task(proto, task)
     if check:
-        _check_against_framework(model, example, proto, output_index)
+        _check_against_framework(model, example, proto, output_index, dynamic_axes)
     if path is not None:
         Path(path).write_bytes(proto.SerializeToString())
     return proto
@@ -919,13 +919,19 @@ _FROZEN_HINT = (
 
 
 def _check_against_framework(model: Module, example: Tensor, proto: onnx.ModelProto,
-                             output_index: int | None = None) -> None:
-    """Run the file in onnxruntime at two batch sizes; outputs must match the framework's."""
+                             output_index: int | None = None,
+                             dynamic_axes: dict[int, str] | None = None) -> None:
+    """Run the file in onnxruntime at two batch sizes, and one size shorter along every other
+    dynamic axis (a graph unrolled over the example's length, an RNN's, fails there); outputs
+    must match the framework's."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     data = example.data
     batches = [data, np.concatenate([data, data[:1]], axis=0)]  # a second, different batch size
+    for axis in sorted(dynamic_axes or {}):
+        if axis != 0 and axis < data.ndim and data.shape[axis] > 1:  # shorter stays in range
+            batches.append(np.take(data, np.arange(data.shape[axis] - 1), axis=axis))
     was_training = model.training
     model.eval()
     try:
@@ -936,14 +942,14 @@ def _check_against_framework(model: Module, example: Tensor, proto: onnx.ModelPr
             try:
                 got = session.run(None, {session.get_inputs()[0].name: batch})[0]
             except Exception as error:  # onnxruntime raises its own exception types
-                raise ExportError(f"the exported graph fails in onnxruntime at batch "
-                                  f"{len(batch)}: {error}. {_FROZEN_HINT}") from error
+                raise ExportError(f"the exported graph fails in onnxruntime at input shape "
+                                  f"{list(batch.shape)}: {error}. {_FROZEN_HINT}") from error
             if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-4, atol=1e-4):
                 worst = (f"worst difference {np.abs(got - expected).max():.3g}"
                          if got.shape == expected.shape else f"shape {got.shape} instead of "
                          f"{expected.shape}")
-                raise ExportError(f"onnxruntime disagrees with the framework at batch "
-                                  f"{len(batch)} ({worst}). {_FROZEN_HINT}")
+                raise ExportError(f"onnxruntime disagrees with the framework at input shape "
+                                  f"{list(batch.shape)} ({worst}). {_FROZEN_HINT}")
     finally:
         model.train(was_training)
 

@@ -180,3 +180,12 @@ def test_the_final_state_exports_with_the_batch_on_its_axis_1(kind: str, tmp_pat
     with rm.no_grad():
         np.testing.assert_allclose(session.run(None, {"input": x.data})[0], model(x)[1].data,
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_a_dynamic_sequence_length_is_refused_for_an_unrolled_rnn() -> None:
+    # the graph is unrolled over the example's 5 steps; the exporter's check at 4 steps says so
+    from reference_models.export import ExportError
+
+    model = nn.GRU(4, 3, batch_first=True)
+    with pytest.raises(ExportError, match=r"input shape \[2, 4, 4\]"), pytest.warns(UserWarning):
+        rm.export_onnx(model, rm.randn(2, 5, 4), None, dynamic_axes={1: "T"})
