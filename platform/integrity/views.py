@@ -3,10 +3,12 @@ competition's organizers (the flags name students)."""
 
 from __future__ import annotations
 
+from api.params import error_responses
 from competitions.permissions import IsOrganizer, allowed, competition_for
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -49,12 +51,18 @@ class FlagSerializer(serializers.ModelSerializer):
         fields = ("id", "kind", "submission", "other", "reason", "details", "created_at")
 
 
+class FlagList(serializers.Serializer):
+    competition = serializers.CharField()
+    flags = FlagSerializer(many=True)
+
+
 class CompetitionFlags(APIView):
     """The integrity flags of a competition (organizers only; others get a 404)."""
 
     permission_classes = [IsAuthenticated]
     serializer_class = FlagSerializer
 
+    @extend_schema(responses={200: FlagList, **error_responses(401, 404, 429)})
     def get(self, request, slug: str) -> Response:
         competition = _organized(request, slug)
         flags = flags_for(competition)[:500]
