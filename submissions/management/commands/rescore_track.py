@@ -3,9 +3,9 @@ another hardware class. The current scores stay on the leaderboard until each ne
 
 from __future__ import annotations
 
+from competitions.models import Track
 from django.core.management.base import BaseCommand, CommandError
 
-from competitions.models import Track
 from submissions.rescoring import RescoreRefused, rescore_progress, rescore_track
 
 
