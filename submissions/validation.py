@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from . import dispatch
 from .models import Status, Submission
+from .signals import validated
 from .storage import read_artifact
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def record_validation(submission_id: int, token: int, report) -> str | None:
         return Status.REJECTED if done else None
     if not mine.update(status=Status.QUEUED, queued_at=now, **common):
         return None
+    validated.send(sender=Submission, submission_id=submission_id)
     dispatch.enqueue(submission_id)
     return Status.QUEUED
 

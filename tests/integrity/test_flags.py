@@ -108,3 +108,16 @@ def test_test_set_training_flag_keeps_the_row_and_shows_the_figures(
     assert client_for(ann).get(
         f"/api/competitions/{competition.slug}/integrity/").status_code == 404
     assert Client().get(f"/c/{competition.slug}/organize/integrity/").status_code == 302
+
+
+def test_a_copy_is_flagged_as_soon_as_it_passes_validation(competition, make_user,
+                                                           django_capture_on_commit_callbacks):
+    ann, bob = make_user("ann"), make_user("bob")
+    track = competition.tracks.get(slug="mnist")
+    with django_capture_on_commit_callbacks(execute=True):
+        original = submit(track, ann, [BASELINE], label="ann.onnx")
+        copy = submit(track, bob, [disguised_copy(BASELINE)], label="bob.onnx")
+    copy.refresh_from_db()
+    assert copy.status == Status.QUEUED  # not scored yet, and it stays in the queue
+    (flag,) = Flag.objects.all()
+    assert (flag.kind, flag.submission, flag.other) == (Flag.Kind.SAME_WEIGHTS, copy, original)
