@@ -9,6 +9,7 @@ import json
 import re
 import threading
 
+import onnx
 import pytest
 import requests
 
@@ -163,22 +164,28 @@ def test_submit_prints_the_queue_position_and_the_wait(live_web, tmp_path, capsy
                                                       monkeypatch):
     base, token, logs, start_worker = live_web
     monkeypatch.setenv("COLUMNS", "200")
-    model = tmp_path / "model.onnx"
-    model.write_bytes(GOOD_MODELS["mnist_linear"]())
+    def model_file(n: int) -> str:
+        # Distinct bytes each time: an identical upload would return the earlier submission.
+        proto = onnx.load_from_string(GOOD_MODELS["mnist_linear"]())
+        proto.doc_string = f"variant {n}"
+        path = tmp_path / f"model{n}.onnx"
+        path.write_bytes(proto.SerializeToString())
+        return str(path)
+
     common = ["--competition", "course", "--track", "mnist", "--server", base, "--token", token]
     # No scoring worker yet: the uploads are checked (the validator), wait, and say where they
     # stand; --no-wait still follows the check, received -> ... -> queued.
-    assert main(["submit", str(model), "--no-wait", *common]) == 0
+    assert main(["submit", model_file(1), "--no-wait", *common]) == 0
     out = capsys.readouterr().out
     assert "received (saved; waiting for its check)" in out, out
     assert "queued at position 1 (next to be scored)" in out, out
-    assert main(["submit", str(model), "--no-wait", *common]) == 0
+    assert main(["submit", model_file(2), "--no-wait", *common]) == 0
     assert "queued at position 2 (1 ahead)" in capsys.readouterr().out
     # The third waits; a worker starts meanwhile and the queue moves under it.
     timer = threading.Timer(2.0, start_worker)
     timer.start()
     try:
-        code = main(["submit", str(model), *common, "--poll", "0.2", "--timeout", "180"])
+        code = main(["submit", model_file(3), *common, "--poll", "0.2", "--timeout", "180"])
     finally:
         timer.join()
     out = capsys.readouterr().out
