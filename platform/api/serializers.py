@@ -142,3 +142,7 @@ class UploadSerializer(serializers.Serializer):
         default=False, help_text="Organizers only: an unranked reference model."
     )
 
+
+
+class FinalSerializer(serializers.Serializer):
+    final = serializers.BooleanField(help_text="true: mark it final; false: unmark it.")

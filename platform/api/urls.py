@@ -23,4 +23,5 @@ urlpatterns = [
     path("competitions/<slug:slug>/results.csv", views.ResultsCsv.as_view(), name="results-csv"),
     path("submissions/", views.SubmissionList.as_view(), name="submission-list"),
     path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="submission"),
+    path("submissions/<int:pk>/final/", views.SubmissionFinal.as_view(), name="submission-final"),
 ]

@@ -11,6 +11,7 @@ from competitions.permissions import (
     competition_for,
 )
 from competitions.services import join
+from coursework.services import NotAllowed, set_final
 from coursework.services import marks as course_marks
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -31,6 +32,7 @@ from submissions.services import UploadRefused, submit
 from .params import MAX_OFFSET, LeaderboardQuery, SubmissionQuery, error_responses, parse
 from .serializers import (
     CompetitionSerializer,
+    FinalSerializer,
     SubmissionSerializer,
     UploadSerializer,
 )
@@ -233,4 +235,26 @@ class SubmissionDetail(APIView):
             allowed(IsOrganizer, request, submission.track.competition, self)
         ):
             raise Http404  # never confirm that someone else's submission exists
+        return Response(_serialize(request, submission))
+
+
+class SubmissionFinal(APIView):
+    """Mark one of your scored submissions final (or not) before the deadline; the private
+    leaderboard ranks the best of your final ones per track."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=FinalSerializer, responses={
+        200: SubmissionSerializer, **error_responses(400, 401, 404, 429)})
+    def post(self, request, pk: int):
+        form = FinalSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        submission = (Submission.objects.select_related("track__competition", "user", "score")
+                      .filter(pk=pk, user=request.user).first())
+        if submission is None:
+            raise Http404  # never confirm that someone else's submission exists
+        try:
+            set_final(submission, request.user, form.validated_data["final"])
+        except NotAllowed as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
         return Response(_serialize(request, submission))

@@ -22,7 +22,7 @@ from submissions.quotas import QuotaExceeded
 from submissions.rescoring import RescoreRefused, rescore, score_versions
 from submissions.services import UploadRefused, submit
 from tests.evaluator.model_zoo import GOOD_MODELS
-from tests.platform.helpers import distinct, scorecard
+from tests.platform.helpers import client_for, distinct, scorecard
 
 pytestmark = pytest.mark.django_db
 UPLOADS = itertools.count(1000)
@@ -133,6 +133,17 @@ def test_student_marks_final_from_the_page_and_sees_it_in_the_api(competition, m
     assert "data-final" in page and "Unmark final" in page
     api = client.get(f"/api/submissions/{sub.pk}/").json()
     assert api["final"] is True and api["late"] is False and api["hidden_reason"] is None
+    # The API marks and unmarks it too; refusals come back in words.
+    token = client_for(ann)
+    assert token.post(f"/api/submissions/{sub.pk}/final/", {"final": False},
+                      format="json").json()["final"] is False
+    assert token.post(f"/api/submissions/{sub.pk}/final/", {"final": True},
+                      format="json").json()["final"] is True
+    assert client_for(bob).post(f"/api/submissions/{sub.pk}/final/", {"final": True},
+                                format="json").status_code == 404
+    close(competition)
+    refused = token.post(f"/api/submissions/{sub.pk}/final/", {"final": False}, format="json")
+    assert refused.status_code == 400 and "deadline has passed" in refused.json()["detail"]
     # Another student cannot pick it, and does not learn that it exists.
     other = Client()
     other.force_login(bob)
