@@ -149,6 +149,25 @@ def start_web(env: dict[str, str], port: int, workers: int, log: Path) -> subpro
         preexec_fn=_pin(0))
 
 
+def read_path_ms(track, repeats: int = 200) -> tuple[list[float], list[float]]:
+    """In-process times of ``leaderboard_rows`` (100 rows), uncached then cached (ms)."""
+    from competitions.models import Track
+    from django.core.cache import cache
+    from leaderboards.ranking import ROW_FIELDS, leaderboard_rows
+
+    track = Track.objects.get(pk=track.pk)
+    uncached, cached = [], []
+    for _ in range(repeats):
+        cache.clear()
+        began = time.perf_counter()
+        leaderboard_rows(track, "accuracy", "public", ROW_FIELDS)
+        uncached.append((time.perf_counter() - began) * 1000)
+        began = time.perf_counter()
+        leaderboard_rows(track, "accuracy", "public", ROW_FIELDS)
+        cached.append((time.perf_counter() - began) * 1000)
+    return uncached, cached
+
+
 # --- 3. and 4. uploads --------------------------------------------------------------------------
 
 def chunks_of(total: int, size: int = 1 << 20):
@@ -249,7 +268,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--upload-mb", type=int, default=200)
     parser.add_argument("--database-url", help="PostgreSQL server URL (a fresh database is made)")
+    parser.add_argument("--parts", default="writes,reads,uploads",
+                        help="which of writes, reads, uploads to run (reads fill the largest size)")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
 
     var_dir = Path(tempfile.mkdtemp(prefix="arena-scale-"))
     server_url = args.database_url or os.environ.get("DATABASE_URL", "")
@@ -304,7 +326,8 @@ def main() -> None:
                   f"{'writes/s':>9} {'ratio':>7} {'new rows':>9}  aim >= {AIM_WRITES_PER_S:.0f}/s")
         print(header)
         print("-" * len(header))
-        for size in [int(n) for n in args.sizes.split(",")]:
+        sizes = [int(n) for n in args.sizes.split(",")]
+        for size in sizes if "writes" in parts else []:
             fill_s = grow(track, teacher, people, size, rng)
             rebuild_s, _ = full_rebuild_s(track)
             rate, changed = score_writes(track, people, args.writes, rng)
@@ -315,28 +338,42 @@ def main() -> None:
               "incremental over that; new rows: writes that put the submission on a board.")
 
         levels = [int(n) for n in args.concurrency.split(",")]
-        connections.close_all()
-        port = lb.free_port()
-        server = start_web(env, port, 2, var_dir / "gunicorn.log")
-        lb.wait_until_up(port)
-        queue = multiprocessing.get_context("spawn").Queue()
-        client = multiprocessing.get_context("spawn").Process(
-            target=read_load, args=(port, levels, args.requests, queue))
-        client.start()
-        print(f"\n2. leaderboard API (accuracy, 100 rows) at {size:,} stored submissions; "
-              "gunicorn (2 sync workers) on core 0, clients on core 1")
-        print(f"{'clients':>7} {'reqs':>6} {'err':>4} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}"
-              "  p99/aim")
-        while (item := queue.get(timeout=300)) is not None:
-            concurrency, raw = item
-            p50, p99 = lb.percentile(raw["latencies_ms"], 50), lb.percentile(raw["latencies_ms"], 99)
-            rate = raw["requests"] / raw["seconds"] if raw["seconds"] else 0.0
-            print(f"{concurrency:>7} {raw['requests']:>6} {raw['errors']:>4} {rate:>7.0f} "
-                  f"{p50:>7.1f} {p99:>7.1f}  {p99 / AIM_P99_MS:>5.2f}x "
-                  f"{'ok' if p99 < AIM_P99_MS else 'OVER'}")
-        client.join(timeout=30)
-        lb.stop(server)
-        server = None
+        size = sizes[-1]
+        if "reads" in parts:
+            grow(track, teacher, people, size, rng)
+            if "writes" not in parts:
+                full_rebuild_s(track)
+            uncached, cached = read_path_ms(track)
+            print(f"\n2. the read path in-process at {size:,} stored submissions "
+                  f"(ranking.leaderboard_rows, 100 rows): p50 {lb.percentile(uncached, 50):.1f} ms "
+                  f"/ p99 {lb.percentile(uncached, 99):.1f} ms with the cache emptied each time "
+                  f"(one indexed query), p50 {lb.percentile(cached, 50):.2f} ms cached")
+        if "reads" in parts:
+            connections.close_all()
+            port = lb.free_port()
+            server = start_web(env, port, 2, var_dir / "gunicorn.log")
+            lb.wait_until_up(port)
+            queue = multiprocessing.get_context("spawn").Queue()
+            client = multiprocessing.get_context("spawn").Process(
+                target=read_load, args=(port, levels, args.requests, queue))
+            client.start()
+            print(f"   leaderboard API (accuracy, 100 rows) at {size:,} stored submissions; "
+                  "gunicorn (2 sync workers) on core 0, clients on core 1")
+            print(f"{'clients':>7} {'reqs':>6} {'err':>4} {'req/s':>7} {'p50 ms':>7} "
+                  f"{'p99 ms':>7}  p99/aim")
+            while (item := queue.get(timeout=300)) is not None:
+                concurrency, raw = item
+                p50 = lb.percentile(raw["latencies_ms"], 50)
+                p99 = lb.percentile(raw["latencies_ms"], 99)
+                rate = raw["requests"] / raw["seconds"] if raw["seconds"] else 0.0
+                print(f"{concurrency:>7} {raw['requests']:>6} {raw['errors']:>4} {rate:>7.0f} "
+                      f"{p50:>7.1f} {p99:>7.1f}  {p99 / AIM_P99_MS:>5.2f}x "
+                      f"{'ok' if p99 < AIM_P99_MS else 'OVER'}")
+            client.join(timeout=30)
+            lb.stop(server)
+            server = None
+        if "uploads" not in parts:
+            return
 
         print(f"\n3. upload throughput, {args.upload_mb} MB through storage.store_chunks")
         for name, rate in upload_throughput(endpoint, bucket, args.upload_mb, var_dir).items():

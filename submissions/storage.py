@@ -33,6 +33,7 @@ from django.core.files.storage import FileSystemStorage, Storage, storages
 
 _KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{64}\.onnx$")
 _COPY_CHUNK = 1 << 20
+_S3_PART = 8 << 20
 
 
 class UploadTooLarge(ValueError):
@@ -59,7 +60,18 @@ def artifact_storage() -> Storage:
 @lru_cache(maxsize=8)
 def _storage(config: str) -> Storage:
     # One instance per configuration: an S3 backend holds a boto3 session and connection pool.
-    return storages.create_storage(json.loads(config))
+    config = json.loads(config)
+    if config["BACKEND"] == "storages.backends.s3.S3Storage":
+        from boto3.s3.transfer import TransferConfig
+
+        # boto3 sends a large file in parts, by default up to 10 parts of 8 MB read into memory
+        # at once (160 MB more in a web worker during a 200 MB upload, measured); two at a time.
+        transfer = TransferConfig(multipart_threshold=_S3_PART, multipart_chunksize=_S3_PART,
+                                  max_concurrency=settings.ARENA_S3_UPLOAD_THREADS)
+        # s3transfer's own setting, which boto3's constructor does not take.
+        transfer.max_in_memory_upload_chunks = settings.ARENA_S3_UPLOAD_THREADS
+        config["OPTIONS"] = {**config.get("OPTIONS", {}), "transfer_config": transfer}
+    return storages.create_storage(config)
 
 
 def _is_local(storage: Storage) -> bool:

@@ -197,6 +197,8 @@ elif ARENA_ARTIFACT_STORAGE == "local":
 else:
     raise ImproperlyConfigured(
         f"ARENA_ARTIFACT_STORAGE={ARENA_ARTIFACT_STORAGE!r}: use local or s3")
+# Parts of 8 MB sent at once by one upload to the object store (each held in memory meanwhile).
+ARENA_S3_UPLOAD_THREADS = env.integer("ARENA_S3_UPLOAD_THREADS", 2)
 # A worker's own copies of artifacts read from an object store, least recently used dropped first.
 ARENA_ARTIFACT_CACHE_DIR = env.path("ARENA_ARTIFACT_CACHE_DIR", VAR_DIR / "artifact-cache")
 ARENA_ARTIFACT_CACHE_MB = env.integer("ARENA_ARTIFACT_CACHE_MB", 2048)
