@@ -53,6 +53,9 @@ class LatencyProtocol:
     max_round_runs: int = 64
     bootstrap_resamples: int = 1000
     confidence: float = 0.95
+    # Sessions of the model (and of each reference) that take turns by round (see
+    # ``interleaved_samples``); the model gets fewer when its memory would not allow them.
+    copies: int = 3
 
     @classmethod
     def standard(cls) -> LatencyProtocol:
@@ -71,6 +74,7 @@ class LatencyProtocol:
             max_attempts=1,
             throughput_min_runs=1,
             throughput_min_seconds=0.0,
+            copies=1,
         )
 
     def to_dict(self) -> dict:
@@ -78,7 +82,8 @@ class LatencyProtocol:
 
     @classmethod
     def from_dict(cls, values: dict) -> LatencyProtocol:
-        return cls(**values)
+        known = {name: value for name, value in values.items() if name in cls.__dataclass_fields__}
+        return cls(**known)
 
 
 def summarize(samples_ns: list[int]) -> dict:
@@ -98,9 +103,17 @@ def summarize(samples_ns: list[int]) -> dict:
 Run = Callable[[], object]
 
 
-def _basket(reference: Run | Sequence[Run]) -> list[Run]:
-    """The reference runs as a list: one callable, or the basket of ``evaluator.reference``."""
+Copies = Run | Sequence[Run]
+
+
+def _basket(reference: Copies | Sequence[Copies]) -> list[Copies]:
+    """The reference as a list of members: one callable, or the basket of ``evaluator.reference``
+    (each member one run, or several equivalent copies of it, see ``interleaved_samples``)."""
     return [reference] if callable(reference) else list(reference)
+
+
+def _copies(run: Copies) -> list[Run]:
+    return [run] if callable(run) else list(run)
 
 
 def _geometric_mean(values) -> float:
@@ -190,8 +203,8 @@ def _timed(run: Callable[[], object]) -> int:
 
 
 def time_interleaved(
-    model_run: Run,
-    reference: Run | Sequence[Run],
+    model_run: Copies,
+    reference: Copies | Sequence[Copies],
     protocol: LatencyProtocol,
 ) -> tuple[dict, dict]:
     """One attempt (see ``interleaved_samples``), summarized (the reference side by
@@ -203,8 +216,8 @@ def time_interleaved(
 
 
 def interleaved_samples(
-    model_run: Run,
-    reference: Run | Sequence[Run],
+    model_run: Copies,
+    reference: Copies | Sequence[Copies],
     protocol: LatencyProtocol,
 ) -> tuple[list[int], list[list[int]], list[int]]:
     """One attempt: warm all up, then take turns in short rounds until the stop rule holds.
@@ -218,16 +231,20 @@ def interleaved_samples(
     the same machine state, which cancels in the ratio. Stops once there are at least
     ``min_runs`` runs of each AND ``min_seconds`` have passed, or at ``max_runs``, or after
     ``max_seconds``. Returns the model's runs, each member's runs and the round sizes.
+
+    The model and each member may come as several equivalent copies (sessions of the same bytes):
+    round ``r`` then runs copy ``r mod n``. Measured: two sessions of one model in one process
+    differ in speed by up to 3% (where their weights and buffers landed), so one session's luck
+    would stay in the figure; rotating copies averages it out.
     """
-    members = _basket(reference)
-    warm = [0] * (1 + len(members))
+    sides = [_copies(model_run), *(_copies(member) for member in _basket(reference))]
+    warm = [0] * len(sides)
     for _ in range(protocol.warmup_runs):
-        warm = [_timed(run) for run in (model_run, *members)]
+        warm = [max(_timed(run) for run in copies) for copies in sides]
     slowest = max(*warm, 1)
     per_round = max(1, min(protocol.max_round_runs, int(protocol.round_ms * 1e6 // slowest)))
-    model_ns: list[int] = []
-    reference_ns: list[list[int]] = [[] for _ in members]
-    turns = [(model_run, model_ns), *zip(members, reference_ns, strict=True)]
+    samples: list[list[int]] = [[] for _ in sides]
+    model_ns, reference_ns = samples[0], samples[1:]
     started = time.perf_counter()
     forward = True
     rounds: list[int] = []
@@ -236,8 +253,9 @@ def interleaved_samples(
         k = min(per_round, protocol.max_runs - count)
         if count < protocol.min_runs:
             k = min(k, protocol.min_runs - count)
-        for run, samples in turns[:: 1 if forward else -1]:
-            samples.extend(_timed(run) for _ in range(k))
+        for copies, side in list(zip(sides, samples, strict=True))[:: 1 if forward else -1]:
+            run = copies[len(rounds) % len(copies)]
+            side.extend(_timed(run) for _ in range(k))
         rounds.append(k)
         forward = not forward
         elapsed = time.perf_counter() - started
@@ -247,8 +265,8 @@ def interleaved_samples(
 
 
 def measure_latency(
-    model_run: Run,
-    reference: Run | Sequence[Run],
+    model_run: Copies,
+    reference: Copies | Sequence[Copies],
     protocol: LatencyProtocol,
 ) -> dict:
     """Timed attempts, repeated while noisy; the attempt with the lowest mean/median is kept.

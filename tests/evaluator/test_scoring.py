@@ -286,3 +286,24 @@ def test_a_basket_takes_turns_with_the_model_in_every_round():
                                                  protocol)
     assert len(model) == len(members[0]) == len(members[1]) == 6 and rounds == [1] * 6
     assert log[:6] == ["m", "a", "b", "b", "a", "m"]  # the order reverses every round
+
+
+def test_copies_of_the_model_and_of_each_reference_take_turns_by_round():
+    log: list[str] = []
+
+    def runner(name: str):
+        def run():
+            log.append(name)
+        return run
+
+    protocol = LatencyProtocol(warmup_runs=0, min_runs=6, min_seconds=0.0, max_runs=6,
+                               round_ms=0.0)
+    model, members, rounds = interleaved_samples(
+        [runner("m0"), runner("m1"), runner("m2")], [[runner("a0"), runner("a1")]], protocol)
+    assert len(model) == len(members[0]) == 6
+    # Round r runs copy r mod n of each side; the order of the sides reverses every round.
+    assert log == ["m0", "a0", "a1", "m1", "m2", "a0", "a1", "m0", "m1", "a0", "a1", "m2"]
+    assert LatencyProtocol.standard().copies == 3 and LatencyProtocol.quick().copies == 1
+    # A scorecard's recorded protocol from before this field still loads.
+    old = {k: v for k, v in LatencyProtocol().to_dict().items() if k != "copies"}
+    assert LatencyProtocol.from_dict(old) == LatencyProtocol()
