@@ -27,6 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
+if __name__ == "__main__":  # one BLAS thread, as the recipes train: on busy shared cores a BLAS
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # thread that is
+        os.environ.setdefault(_var, "1")  # descheduled stalls the others at every small product
+
 import argparse  # noqa: E402
 import time  # noqa: E402
 

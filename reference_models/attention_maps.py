@@ -138,7 +138,8 @@ def plot_attention_maps(maps: list[AttentionMap], tokens: dict[str, list], *, sa
             if h >= m.heads:
                 ax.axis("off")
                 continue
-            _heat_map(ax, weights[h], queries, keys, f"{m.name} ({m.kind}) h{h}")
+            short = ".".join(m.name.split(".")[-4:])  # e.g. decoder.layers.1.multihead_attn
+            _heat_map(ax, weights[h], queries, keys, f"{short} ({m.kind})\nhead {h}")
     fig.tight_layout()
     return _finish(fig, plt, path)
 
