@@ -177,3 +177,28 @@ def test_unlisted_results_stay_unknown(instructor, make_user):
                        deadline=start + timedelta(days=1),
                        visibility=Competition.Visibility.UNLISTED)
     assert browser(make_user("ann")).get("/c/hush/results/").status_code == 404
+
+
+def test_bad_input_on_the_course_pages_is_answered_in_words_never_a_500(competition, instructor,
+                                                                        make_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = browser(instructor)
+    assert client.get("/c/course/organize/submissions/?status=nonsense&page=x").status_code == 400
+    assert client.get("/c/course/organize/submissions/?page=999").status_code == 200
+    assert client.get("/c/course/organize/submissions/999999/").status_code == 404
+    assert client.get("/c/course/organize/tracks/nope/").status_code == 404
+    binary = client.post("/c/course/organize/enrollment/", {
+        "action": "import", "roster": SimpleUploadedFile("x.csv", b"\xff\xfe\x00bad")})
+    assert binary.status_code == 400 and "not UTF-8" in binary.content.decode()
+    empty = client.post("/c/course/organize/enrollment/", {
+        "action": "import", "roster": SimpleUploadedFile("x.csv", b"\n")})
+    assert empty.status_code == 400
+    assert Client().get("/join/no-such-code/").status_code == 404
+    assert Client().post("/join/", {"code": ""}).status_code == 400
+    bad_track = client.post("/c/course/organize/tracks/new/", {"t-slug": "mnist",
+                                                               "t-task": "nope"})
+    assert bad_track.status_code == 400 and "already has a track" in bad_track.content.decode()
+    bad_extension = client.post("/c/course/organize/extensions/", {
+        "username": "ann", "extra_uploads": "-1"})
+    assert bad_extension.status_code == 400
