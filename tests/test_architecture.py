@@ -100,3 +100,46 @@ def _third_party_imports_of_module(module: str) -> set[str]:
         elif isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
     return found
+
+
+_IMPORT_EACH_ALONE = r"""
+import os, sys
+import numpy, onnx, onnxruntime  # third-party, loaded once: the children share them
+failed = []
+for name in sys.argv[1:]:
+    pid = os.fork()
+    if pid == 0:  # a child that has imported no project module yet
+        try:
+            __import__(name)
+        except BaseException as error:
+            print(f"{name}: {type(error).__name__}: {error}", flush=True)
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if status:
+        failed.append(name)
+print("FAILED", " ".join(failed))
+sys.exit(1 if failed else 0)
+"""
+
+
+def test_every_framework_and_evaluator_module_imports_alone() -> None:
+    # A circle that works only because of the order modules are imported breaks exactly when a
+    # module is imported first; each one is, in a forked child of a process that imported no
+    # project module.
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    modules = sorted(name for name in project_modules()
+                     if _top(name) in ("evaluator", "reference_models")
+                     and not name.endswith("__main__"))
+    assert len(modules) > 50
+    done = subprocess.run([sys.executable, "-c", _IMPORT_EACH_ALONE, *modules], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    # The check can fail: a module that cannot be imported is reported.
+    broken = subprocess.run([sys.executable, "-c", _IMPORT_EACH_ALONE, "evaluator.no_such_module"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert broken.returncode == 1 and "evaluator.no_such_module" in broken.stdout
