@@ -234,7 +234,7 @@ def test_production_settings_require_both_isolations(tmp_path):
 
 
 def test_the_demo_workers_require_no_isolation(monkeypatch, tmp_path, settings):
-    from competitions.management.commands import demo
+    from submissions.management.commands import demo
 
     started = []
 
