@@ -1,21 +1,18 @@
 from django.urls import path
 from drf_spectacular.views import (
     SpectacularAPIView,
-    SpectacularRedocView,
     SpectacularSwaggerView,
 )
 
 from . import views
-from .root import ApiRoot
+from .root import ApiRoot, RedocView
 
 app_name = "api"
 urlpatterns = [
     path("", ApiRoot.as_view(), name="root"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    # Our template: drf-spectacular's without its fonts from elsewhere.
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema",
-                                                template_name="api/redoc.html"), name="redoc"),
+    path("redoc/", RedocView.as_view(url_name="api:schema"), name="redoc"),
     path("competitions/", views.CompetitionList.as_view(), name="competition-list"),
     path("competitions/<slug:slug>/", views.CompetitionDetail.as_view(), name="competition"),
     path("competitions/<slug:slug>/join/", views.JoinCompetition.as_view(), name="join"),

@@ -460,6 +460,7 @@ def test_api_root_links_documentation_served_from_local_static_files(competition
         assert all(src.startswith("/static/") for src in sources), sources  # no CDN
         assert not re.search(r'(src|href)="(https?:)?//', html), url  # nor fonts from elsewhere
         assert client.get(next(s for s in sources if s.endswith(script))).status_code == 200
+    assert "img-src 'self'" in client.get("/api/redoc/")["Content-Security-Policy"]
     # The site's footer links the API and its documentation.
     footer = client.get("/").content.decode()
     assert 'href="/api/"' in footer and 'href="/api/docs/"' in footer
