@@ -65,7 +65,10 @@ def refresh_student(track, user_id: int) -> int:
     stored = list(LeaderboardEntry.objects.filter(track=track, user_id=user_id))
     # Rows are written a whole track at a time by the rebuild, so one row tells whether the
     # track's rows carry their sort keys (rows stored before the keys existed do not).
-    sample = LeaderboardEntry.objects.filter(track=track, category__in=CATEGORIES).first()
+    sample = next((row for row in stored if row.category != PARETO), None) or next(
+        (row for split, category in ((SPLITS[0], c) for c in CATEGORIES)
+         if (row := LeaderboardEntry.objects.filter(track=track, split=split, category=category,
+                                                    position=1).first()) is not None), None)
     if (any(c.is_baseline for cs in mine.values() for c in cs)
             or any(row.is_baseline for row in stored)
             or (sample is not None and sample.key_kind is None)):
