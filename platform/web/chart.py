@@ -58,6 +58,7 @@ class Tick:
     position: float
     text: str
     major: bool = True  # narrow screens label the major ticks only
+    when: str = ""  # a time axis: the moment (ISO), which the page's script shows in local time
 
 
 @dataclass(frozen=True)
@@ -306,7 +307,8 @@ def build_history(lines: list[dict], task=None, now: datetime | None = None,
     return HistoryChart(
         width=width, height=height, plot_left=left, plot_right=right, plot_top=top,
         plot_bottom=bottom, lines=drawn,
-        x_ticks=[Tick(x_of(when), text) for when, text in time_ticks(start, end)],
+        x_ticks=[Tick(x_of(when), text, when=when.isoformat())
+                 for when, text in time_ticks(start, end)],
         y_ticks=[Tick(y_of(v), f"{v:.3g}" if language else percent_label(v)) for v in y_values],
         quality_label="bits per character (fewer is better)" if language else "accuracy",
     )

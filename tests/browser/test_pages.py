@@ -422,6 +422,8 @@ def test_where_i_stand_times_layout_accessibility_closed_and_api_docs(platform_u
         expect(stamp).to_have_text(re.compile(r"^\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} "
                                               r"(EST|EDT|GMT-[45])$"))
         expect(page.locator(".countdown")).to_have_text(re.compile(r"^\d+ days? \d+ h$"))
+        expect(page.locator('[data-chart="top-history"] [data-time-axis]')).to_have_text(
+            re.compile(r"^time \((EST|EDT|GMT-[45])\) →$"))
         table_fits(page)  # the first page too: a hundred rows
         page.goto(f"{base}/c/course/me/")
         ranks = page.locator("table.ranks").first

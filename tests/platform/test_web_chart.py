@@ -115,6 +115,7 @@ def test_scores_over_time_are_steps_at_each_improvement():
     assert "92.00%" in mine.dots[0][2] and "01 Dec 2026, 10:00 UTC" in mine.dots[0][2]
     assert [text for _, text in time_ticks(t0, t0 + timedelta(hours=10))][:2] == [
         "1 Dec 10:00", "1 Dec 12:00"]
+    assert chart.x_ticks[0].when.startswith("2026-12-01T10:00:00")  # the script localizes it
     assert build_history([]).empty
 
 

@@ -15,7 +15,28 @@
     return parts.day + " " + parts.month + " " + parts.year + ", " + parts.hour + ":" +
       parts.minute + " " + parts.timeZoneName;
   }
+  /* A chart's time tick, "2 Dec 02:00" in the viewer's zone (the server's ticks are UTC). */
+  function formatTick(date, withTime) {
+    var parts = {};
+    new Intl.DateTimeFormat("en-GB", {day: "numeric", month: "short", hour: "2-digit",
+      minute: "2-digit", hourCycle: "h23", timeZoneName: "short"})
+      .formatToParts(date).forEach(function (part) { parts[part.type] = part.value; });
+    return {text: parts.day + " " + parts.month + (withTime ? " " + parts.hour + ":" +
+      parts.minute : ""), zone: parts.timeZoneName};
+  }
   function localizeTimes(root) {
+    root.querySelectorAll("svg").forEach(function (svg) {
+      var zone = "";
+      svg.querySelectorAll("text[data-tick-when]").forEach(function (node) {
+        var date = new Date(node.dataset.tickWhen);
+        if (isNaN(date)) return;
+        var tick = formatTick(date, /:/.test(node.textContent));
+        node.textContent = tick.text;
+        zone = tick.zone;
+      });
+      var axis = svg.querySelector("[data-time-axis]");
+      if (axis && zone) axis.textContent = "time (" + zone + ") →";
+    });
     root.querySelectorAll("time[data-when]").forEach(function (node) {
       var date = new Date(node.getAttribute("datetime"));
       if (!isNaN(date)) {
