@@ -588,3 +588,18 @@ def test_a_closed_competition_shows_its_results_instead_of_the_upload_form(compe
     board = Client().get("/c/course/").content.decode()
     assert "Submit a model" not in board and "final standings" in board
     assert "Closed on <time" in board
+
+
+def test_an_upcoming_competition_counts_down_to_its_start(competition):
+    from django.template.loader import render_to_string
+    from web.templatetags.arena_format import schedule
+
+    soon = competition.start - timedelta(hours=3)
+    assert schedule(competition, soon)["state"] == "upcoming"
+    assert schedule(competition, competition.deadline)["state"] == "closed"
+    type(competition).objects.filter(pk=competition.pk).update(
+        start=timezone.now() + timedelta(hours=2, minutes=30))
+    competition.refresh_from_db()
+    html = render_to_string("web/_schedule.html", schedule(competition))
+    assert re.search(r"Opens <time[^>]+>[^<]+ UTC</time>, in <strong class=\"countdown\" "
+                     r"data-countdown=\"[^\"]+\">2 h (29|30) min</strong>; closes <time", html)
