@@ -170,11 +170,25 @@ class ArenaClient:
             time.sleep(poll_seconds)
 
     def leaderboard(self, competition: str, track: str | None = None,
-                    category: str | None = None, split: str | None = None) -> dict:
-        params = {k: v for k, v in (("track", track), ("category", category), ("split", split))
-                  if v}
+                    category: str | None = None, split: str | None = None,
+                    offset: int | None = None, limit: int | None = None) -> dict:
+        params = {k: v for k, v in (("track", track), ("category", category), ("split", split),
+                                    ("offset", offset), ("limit", limit)) if v}
         return self._request("GET", f"competitions/{competition}/leaderboard/", params=params,
                              needs_token=False)
+
+    def whole_leaderboard(self, competition: str, track: str, category: str,
+                          page: int = 1000, max_pages: int = 100) -> dict:
+        """Every row of one board, read page by page (the API answers at most 1,000 a time)."""
+        board = self.leaderboard(competition, track, category, limit=page)
+        rows = list(board.get("rows") or [])
+        while len(rows) % page == 0 and rows and len(rows) < page * max_pages:
+            more = self.leaderboard(competition, track, category, offset=len(rows),
+                                    limit=page).get("rows") or []
+            if not more:
+                break
+            rows.extend(more)
+        return {**board, "rows": rows}
 
     def ranks(self, competition: str, track: str, submission_id: int,
               categories=("accuracy", "speed", "size", "efficiency")) -> dict[str, int | None]:

@@ -195,10 +195,12 @@ class SubmissionList(APIView):
         return Response(_serialize(request, queryset[:MAX_ROWS], many=True))
 
     @extend_schema(request={"multipart/form-data": UploadSerializer},
-                   responses={201: SubmissionSerializer,
+                   responses={201: SubmissionSerializer, 200: SubmissionSerializer,
                               **error_responses(400, 401, 403, 404, 413, 429)})
     def post(self, request):
-        """Upload a model: it is validated now and, if valid, queued for scoring."""
+        """Upload a model: stored and sent to its check (201). The same bytes as one of your
+        earlier uploads on the track answer 200 with that submission and ``duplicate: true``
+        (no upload used)."""
         form = UploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         competition = competition_for(request, form.validated_data["competition"])
@@ -217,8 +219,12 @@ class SubmissionList(APIView):
             if exc.retry_at:
                 body["retry_at"] = exc.retry_at.isoformat()
             return Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS)
+        duplicate = getattr(submission, "duplicate", False)
         submission = Submission.objects.select_related("track__competition", "user").get(
             pk=submission.pk)
+        if duplicate:  # the same bytes as an earlier upload: that submission, no upload used
+            return Response({**_serialize(request, submission), "duplicate": True},
+                            status=status.HTTP_200_OK)
         return Response(_serialize(request, submission), status=status.HTTP_201_CREATED)
 
 

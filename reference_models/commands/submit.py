@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         client = ArenaClient(resolve_settings(args.server, args.token))
         submission = _upload(console, client, args)
+        if submission.get("duplicate"):
+            console.print(f"submission {submission['id']}: the same bytes as your earlier upload; "
+                          "it is that submission, and no upload was used")
         console.print(f"submission {submission['id']}: {describe_wait(submission)}")
         if submission["status"] not in CHECKED_STATUSES:
             def checking(status_now: str) -> None:
@@ -139,8 +142,8 @@ def _finish(console, client, args, submission: dict) -> int:
         return 0  # --no-wait
     _print_scores(console, submission)
     if status == "scored":
-        ranks = {category: standing(client.leaderboard(args.competition, args.track, category),
-                                    submission["id"])
+        ranks = {category: standing(client.whole_leaderboard(args.competition, args.track,
+                                                             category), submission["id"])
                  for category in CATEGORIES}
         console.print("ranks on the public leaderboard: " + ", ".join(
             f"{category} {describe_rank(*place)}" for category, place in ranks.items()))

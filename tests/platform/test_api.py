@@ -44,6 +44,17 @@ def test_valid_upload_is_validated_at_once_and_queued(competition, make_user):
     assert competition.is_participant(ann)  # a first upload to a public competition joins it
 
 
+def test_an_identical_upload_answers_200_with_the_earlier_submission(competition, make_user):
+    ann = make_user("ann")
+    model = GOOD_MODELS["mnist_linear"]()
+    first = upload(ann, model)
+    assert first.status_code == 201 and "duplicate" not in first.json()
+    again = upload(ann, model)
+    assert again.status_code == 200, again.content
+    assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"] is True
+    assert Submission.objects.filter(user=ann).count() == 1
+
+
 def test_invalid_upload_is_rejected_with_reasons_in_words(competition, make_user):
     response = upload(make_user("ann"), BAD_MODELS["custom_domain_op"]())
     assert response.status_code == 201

@@ -127,3 +127,25 @@ def test_the_comparison_chart_labels_latency_in_plain_numbers(tmp_path, monkeypa
     assert "0.5 ms" in drawn["x"] and "1 ms" in drawn["x"]
     assert not any("10^" in t or "×" in t or "$" in t for t in drawn["x"])
     assert drawn["legend"] == ["float.onnx (0.40 MB)", "int8.onnx (0.11 MB)"]
+
+
+def test_the_whole_board_is_read_page_by_page_for_the_rank_of_n():
+    # arena submit's "#k of n": a board longer than one API page is read to its end.
+    from reference_models.client import ArenaClient
+
+    rows = [{"submission_id": i, "rank": i, "is_baseline": False} for i in range(1, 2501)]
+    asked = []
+
+    class Pages(ArenaClient):
+        def __init__(self):
+            pass
+
+        def leaderboard(self, competition, track=None, category=None, split=None, offset=None,
+                        limit=None):
+            asked.append((offset or 0, limit))
+            start = offset or 0
+            return {"category": category, "rows": rows[start:start + limit]}
+
+    board = Pages().whole_leaderboard("course", "mnist", "accuracy")
+    assert len(board["rows"]) == 2500 and asked == [(0, 1000), (1000, 1000), (2000, 1000)]
+    assert standing(board, 2400) == (2400, False, 2500)
