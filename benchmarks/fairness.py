@@ -115,7 +115,8 @@ def steadiness(repeats: int, data_dir: str | None) -> dict:
             cards_b.append(_score(MODEL_B, data_dir))
         print(f"  scoring {index + 1}/{repeats}: speed index {cards_a[-1]['speed_index']:.4f} "
               f"[{cards_a[-1]['speed_index_ci'][0]:.4f}, {cards_a[-1]['speed_index_ci'][1]:.4f}], "
-              f"latency {cards_a[-1]['latency_ms']:.4f} ms (load {_load()})", flush=True)
+              f"latency {cards_a[-1]['latency_ms']:.4f} ms, reference basket "
+              f"{cards_a[-1]['reference_latency_ms']:.4f} ms (load {_load()})", flush=True)
     speed = [c["speed_index"] for c in cards_a]
     middle = statistics.median(speed)
     covered = sum(c["speed_index_ci"][0] <= middle <= c["speed_index_ci"][1] for c in cards_a)
