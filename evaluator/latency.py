@@ -38,6 +38,9 @@ class LatencyProtocol:
     # Bounds a very slow model's timing loop; it then stops with fewer than ``min_runs`` runs.
     max_seconds: float = 30.0
     max_mean_over_median: float = 1.1
+    # An attempt whose thread got less than this share of the wall-clock time ran on a shared
+    # core (another process took turns on it): it is noisy, and repeated like a spiky one.
+    min_cpu_share: float = 0.9
     max_attempts: int = 3
     accuracy_batch: int = 256
     # Language models: windows per accuracy batch = max(1, accuracy_tokens // T).
@@ -210,9 +213,20 @@ def time_interleaved(
     """One attempt (see ``interleaved_samples``), summarized (the reference side by
     ``summarize_basket``); the raw runs ride along under ``"samples_ns"`` for the interval and
     are dropped before the scorecard."""
+    wall, cpu = time.perf_counter(), time.thread_time()
     model_ns, reference_ns, rounds = interleaved_samples(model_run, reference, protocol)
-    return ({**summarize(model_ns), "samples_ns": model_ns, "rounds": rounds},
+    wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+    share = min(1.0, cpu / wall) if wall > 0 else 1.0
+    return ({**summarize(model_ns), "cpu_share": share, "samples_ns": model_ns, "rounds": rounds},
             {**summarize_basket(reference_ns), "samples_ns": reference_ns, "rounds": rounds})
+
+
+def _noise(attempt: dict, protocol: LatencyProtocol) -> tuple[bool, float]:
+    """(noisy, how spiky): noisy when a side's mean/median is over the limit or the attempt's
+    thread did not have its core to itself."""
+    spiky = max(attempt["model"]["mean_over_median"], attempt["reference"]["mean_over_median"])
+    shared = attempt["model"].get("cpu_share", 1.0) < protocol.min_cpu_share
+    return shared or spiky > protocol.max_mean_over_median, spiky
 
 
 def interleaved_samples(
@@ -273,20 +287,19 @@ def measure_latency(
 
     ``reference`` is one run or the basket of reference runs (``evaluator.reference``). An
     attempt is noisy when the model's or any reference member's mean/median exceeds
-    ``protocol.max_mean_over_median``.
+    ``protocol.max_mean_over_median``, or when its thread had less than ``min_cpu_share`` of
+    the wall-clock time (measured: with a second process taking turns on the scoring core, single
+    speed indexes came out 5-115% off). The quiet attempt with the lowest mean/median is kept,
+    else the least spiky one.
     """
     attempts = []
     for _ in range(max(1, protocol.max_attempts)):
         model, reference_side = time_interleaved(model_run, reference, protocol)
         attempts.append({"model": model, "reference": reference_side})
-        worst = max(model["mean_over_median"], reference_side["mean_over_median"])
-        if worst <= protocol.max_mean_over_median:
+        if not _noise(attempts[-1], protocol)[0]:
             break
-    best = min(
-        attempts,
-        key=lambda a: max(a["model"]["mean_over_median"], a["reference"]["mean_over_median"]),
-    )
-    noisy = max(best["model"]["mean_over_median"], best["reference"]["mean_over_median"])
+    best = min(attempts, key=lambda a: _noise(a, protocol))
+    noisy = _noise(best, protocol)[0]
     model_ns = best["model"].get("samples_ns")
     reference_ns = best["reference"].get("samples_ns")
     figures = {"speed_index": best["reference"]["median_ms"] / best["model"]["median_ms"],
@@ -302,7 +315,7 @@ def measure_latency(
         "reference": best["reference"],
         **figures,
         "attempts": attempts,
-        "noisy": noisy > protocol.max_mean_over_median,
+        "noisy": noisy,
     }
 
 

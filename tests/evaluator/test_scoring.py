@@ -307,3 +307,23 @@ def test_copies_of_the_model_and_of_each_reference_take_turns_by_round():
     # A scorecard's recorded protocol from before this field still loads.
     old = {k: v for k, v in LatencyProtocol().to_dict().items() if k != "copies"}
     assert LatencyProtocol.from_dict(old) == LatencyProtocol()
+
+
+def test_an_attempt_on_a_shared_core_is_noisy_and_repeated(monkeypatch):
+    import evaluator.latency as latency
+
+    # Sleeping runs use no CPU: the thread had a small share of the wall clock, as when another
+    # process takes turns on the scoring core.
+    protocol = LatencyProtocol(warmup_runs=0, min_runs=4, min_seconds=0, max_runs=4,
+                               max_attempts=2, round_ms=0.0)
+    result = measure_latency(_sleeper(0.002, []), _sleeper(0.002, []), protocol)
+    assert len(result["attempts"]) == 2 and result["noisy"] is True
+    assert result["attempts"][0]["model"]["cpu_share"] < 0.5
+    # Of canned attempts, the quiet one is kept even when a shared one looks less spiky.
+    shared = ({**_summary(1.0, 1.0), "cpu_share": 0.5}, _summary(1.0, 1.0))
+    quiet = ({**_summary(2.0, 1.05), "cpu_share": 0.97}, _summary(1.0, 1.0))
+    canned = iter([shared, quiet])
+    monkeypatch.setattr(latency, "time_interleaved", lambda *args: next(canned))
+    kept = latency.measure_latency(None, None, LatencyProtocol(max_attempts=3))
+    assert len(kept["attempts"]) == 2 and kept["model"]["median_ms"] == 2.0
+    assert kept["noisy"] is False
