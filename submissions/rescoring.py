@@ -119,6 +119,15 @@ def rescore(track: Track, submission: Submission | None = None) -> int:
     return len(queued)
 
 
+def track_named(competition_slug: str, track_slug: str) -> Track:
+    """The track of the re-score commands' arguments (``RescoreRefused`` when there is none)."""
+    track = Track.objects.select_related("competition").filter(
+        competition__slug=competition_slug, slug=track_slug).first()
+    if track is None:
+        raise RescoreRefused(f"no track {track_slug!r} in a competition {competition_slug!r}")
+    return track
+
+
 def score_version(card: dict | None) -> str:
     """The evaluator and latency protocol that produced a scorecard, as one short label."""
     card = card or {}

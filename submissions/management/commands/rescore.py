@@ -5,11 +5,16 @@ wait behind every student upload."""
 
 from __future__ import annotations
 
-from competitions.models import Track
 from django.core.management.base import BaseCommand, CommandError
 
 from submissions.models import Submission
-from submissions.rescoring import RescoreRefused, rescore, rescore_progress, score_versions
+from submissions.rescoring import (
+    RescoreRefused,
+    rescore,
+    rescore_progress,
+    score_versions,
+    track_named,
+)
 
 
 class Command(BaseCommand):
@@ -24,11 +29,10 @@ class Command(BaseCommand):
                             help="only print the track's re-scores and score versions")
 
     def handle(self, *args, **options):
-        track = Track.objects.select_related("competition").filter(
-            competition__slug=options["competition"], slug=options["track"]).first()
-        if track is None:
-            raise CommandError(f"no track {options['track']!r} in a competition "
-                               f"{options['competition']!r}")
+        try:
+            track = track_named(options["competition"], options["track"])
+        except RescoreRefused as exc:
+            raise CommandError(str(exc)) from exc
         if options["status"]:
             counts = rescore_progress(track)
             versions = score_versions(track)

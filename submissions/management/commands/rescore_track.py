@@ -3,10 +3,9 @@ another hardware class. The current scores stay on the leaderboard until each ne
 
 from __future__ import annotations
 
-from competitions.models import Track
 from django.core.management.base import BaseCommand, CommandError
 
-from submissions.rescoring import RescoreRefused, rescore_progress, rescore_track
+from submissions.rescoring import RescoreRefused, rescore_progress, rescore_track, track_named
 
 
 class Command(BaseCommand):
@@ -23,11 +22,10 @@ class Command(BaseCommand):
                             help="only print how far the track's re-scores have got")
 
     def handle(self, *args, **options):
-        track = Track.objects.select_related("competition").filter(
-            competition__slug=options["competition"], slug=options["track"]).first()
-        if track is None:
-            raise CommandError(f"no track {options['track']!r} in a competition "
-                               f"{options['competition']!r}")
+        try:
+            track = track_named(options["competition"], options["track"])
+        except RescoreRefused as exc:
+            raise CommandError(str(exc)) from exc
         if options["status"]:
             counts = rescore_progress(track)
             self.stdout.write(f"{track}: scored on {track.hardware_class or 'the default class'}; "
