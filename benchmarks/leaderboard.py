@@ -76,10 +76,10 @@ def _with_database(url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-def create_postgres_database(server_url: str) -> tuple[str, str]:
+def create_postgres_database(server_url: str, prefix: str = "arena_bench_") -> tuple[str, str]:
     import psycopg
 
-    name = f"arena_bench_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
     with psycopg.connect(_with_database(server_url, "postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return _with_database(server_url, name), name

@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -290,7 +291,10 @@ def main() -> None:
         server_url = f"postgres://postgres@{HOST}:5432/postgres"
     if not lb.postgres_server(server_url):
         raise SystemExit(f"no PostgreSQL server answers at {server_url}")
-    database_url, pg_name = lb.create_postgres_database(server_url)
+    # Its own prefix, so a run's database is told apart from the read benchmark's.
+    database_url, pg_name = lb.create_postgres_database(server_url, "arena_scale_")
+    # A SIGTERM (a CI timeout) unwinds through the ``finally`` below, which drops the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from tests.integration import object_store
 
     moto, endpoint = object_store.start_server(var_dir / "moto.log")
