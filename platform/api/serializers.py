@@ -62,6 +62,9 @@ class SubmissionSerializer(serializers.ModelSerializer):
         help_text="Uploaded after the deadline without an extension: scored, never ranked.")
     hidden_reason = serializers.SerializerMethodField(
         help_text="Why the organizers hid it from the leaderboard (null: not hidden).")
+    team = serializers.SerializerMethodField(
+        help_text="The name of the team its student is in (null: on their own); the team's "
+                  "members share one leaderboard row and the quota.")
 
     class Meta:
         model = Submission
@@ -69,7 +72,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
                   "status", "error", "failure_kind", "sha256", "size_bytes", "created_at",
                   "validated_at", "queued_at", "scoring_started_at", "finished_at",
                   "queue_position", "estimated_wait_seconds", "final", "late", "hidden_reason",
-                  "validation_report", "scores"]
+                  "team", "validation_report", "scores"]
 
     def _marks(self, submission: Submission) -> dict:
         # Given by the view for a whole page at once (coursework.services.marks).
@@ -83,6 +86,10 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     def get_hidden_reason(self, submission: Submission) -> str | None:
         return self._marks(submission).get("hidden")
+
+    def get_team(self, submission: Submission) -> str | None:
+        # Given by the view for a whole page at once (teams.participants.team_labels).
+        return self.context.get("team")
 
     def _position(self, submission: Submission):
         # One computation for both fields (the serializer asks twice per submission).

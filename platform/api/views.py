@@ -23,6 +23,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from teams.participants import team_labels
 
 from submissions.models import Submission
 from submissions.quotas import QuotaExceeded
@@ -109,7 +110,8 @@ class Leaderboard(APIView):
 class ResultsCsv(APIView):
     permission_classes = [IsAuthenticated, IsOrganizer]
     columns = ["track", "task", "hardware_class", "cpu_model", "cpu_features", "split",
-               "category", "rank", "tied", "username", "is_baseline", "submission_id", "accuracy",
+               "category", "rank", "tied", "username", "team", "is_baseline", "submission_id",
+               "accuracy",
                "bits_per_char", "latency_ms", "normalized_latency_ms", "normalized_latency_low_ms",
                "normalized_latency_high_ms", "speed_index", "speed_index_low", "speed_index_high",
                "size_bytes", "accuracy_per_mb", "submitted_at"]
@@ -131,7 +133,7 @@ class ResultsCsv(APIView):
             writer.writerow([
                 entry.track.slug, entry.track.task, scored_on["name"], scored_on["cpu_model"],
                 " ".join(scored_on["cpu_features"]), entry.split, entry.category,
-                entry.rank or "", entry.tied, entry.username, entry.is_baseline,
+                entry.rank or "", entry.tied, entry.username, entry.team_name, entry.is_baseline,
                 entry.submission_id, entry.accuracy, _blank(entry.bits_per_char),
                 entry.latency_ms, *(_blank(getattr(entry, field)) for field in (
                     "normalized_latency_ms", "normalized_latency_low_ms",
@@ -156,15 +158,18 @@ def _serialize(request, submissions, many: bool = False):
     for submission in items:
         by_competition.setdefault(submission.track.competition_id, []).append(submission)
     marks: dict[int, dict] = {}
-    for group in by_competition.values():
+    teams: dict[int, dict] = {}  # per competition: member id -> (team id, name), one query
+    for competition_id, group in by_competition.items():
         marks.update(course_marks(group[0].track.competition, group))
+        teams[competition_id] = team_labels(competition_id)
 
     def data(submission):
         competition = submission.track.competition
         if competition.pk not in private:
             private[competition.pk] = allowed(MaySeePrivate, request, competition)
         return SubmissionSerializer(submission, context={
-            "show_private": private[competition.pk], "marks": marks.get(submission.pk)}).data
+            "show_private": private[competition.pk], "marks": marks.get(submission.pk),
+            "team": teams[competition.pk].get(submission.user_id, (None, None))[1]}).data
 
     return [data(s) for s in items] if many else data(submissions)
 

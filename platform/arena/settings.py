@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "submissions",
     "leaderboards",
     "coursework",
+    "teams",
     "enrollment",
     "organizer",
     "results",

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("organizer.urls")),
     path("", include("results.urls")),
     path("", include("coursework.urls")),
+    path("", include("teams.urls")),
     path("", include("notifications.urls")),
     path("", include("integrity.urls")),
     path("", include("web.urls")),

@@ -52,6 +52,13 @@ class Competition(models.Model):
     reveal_private_after_deadline = models.BooleanField(
         default=True, help_text="Show the private split's leaderboard to everyone after the deadline."
     )
+    # Teams (issue 12, ``platform/teams``): off by default; when on, a team is one participant
+    # (one leaderboard row, one shared quota) of at most ``team_size_limit`` students.
+    teams_enabled = models.BooleanField(
+        default=False, help_text="Let students form teams: a team has one leaderboard row and "
+                                 "shares the upload quota.")
+    team_size_limit = models.PositiveSmallIntegerField(
+        default=3, help_text="The most students in one team (2 or more).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

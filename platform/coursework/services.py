@@ -10,6 +10,7 @@ from competitions.models import Track
 from django.db import transaction
 from django.utils import timezone
 from leaderboards.ranking import rebuild_track
+from teams.participants import participant
 
 from submissions.models import Status, Submission
 
@@ -45,12 +46,16 @@ def set_final(submission: Submission, user, final: bool, now: datetime | None = 
             if submission.status != Status.SCORED:
                 raise NotAllowed("Only a scored submission within the limits can be final.")
             limit = policy(track.competition).final_picks
-            picked = FinalPick.objects.filter(submission__track=track, submission__user=user)
+            # A team's members share its N picks (``teams``): the private board ranks the best.
+            who = participant(track.competition_id, user.pk)
+            picked = FinalPick.objects.filter(submission__track=track,
+                                              submission__user_id__in=who.user_ids)
             if not picked.filter(submission=submission).exists():
                 if picked.count() >= limit:
+                    whose = f"Your team ({who.team_name})" if who.is_team else "You"
                     raise NotAllowed(
-                        f"You may mark at most {limit} submission(s) of track {track.slug} as "
-                        "final; unmark one first.")
+                        f"{whose} may mark at most {limit} submission(s) of track {track.slug} "
+                        "as final; unmark one first.")
                 FinalPick.objects.create(submission=submission)
         _rebuild(track.pk)
 

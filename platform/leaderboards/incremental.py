@@ -34,6 +34,7 @@ from competitions.limits import Limits, track_limits
 from django.db import connection, models
 from django.db.models import Max
 from django.db.models.expressions import RawSQL
+from teams.participants import participant
 
 from .models import LeaderboardEntry
 from .ranking import _entry, entry_candidate, rebuild_track, track_candidates
@@ -60,17 +61,26 @@ _BATCH = 200
 
 def refresh_student(track, user_id: int) -> int:
     """Bring the stored rows of ``track`` up to date after a score of ``user_id`` was written
-    or replaced; the rows written. Call it under the track's row lock."""
-    mine = track_candidates(track, user_id=user_id)
-    stored = list(LeaderboardEntry.objects.filter(track=track, user_id=user_id))
+    or replaced; the rows written. Call it under the track's row lock.
+
+    The participant is the student, or their team (``teams.participants``): its rows and
+    candidates are those of all its members, resolved here once."""
+    who = participant(track.competition_id, user_id)
+    mine = track_candidates(track, participant=who)
+    ids = who.user_ids
+    stored = list(LeaderboardEntry.objects.filter(track=track, user_id=ids[0]) if len(ids) == 1
+                  else LeaderboardEntry.objects.filter(track=track, user_id__in=ids))
     # Rows are written a whole track at a time by the rebuild, so one row tells whether the
     # track's rows carry their sort keys (rows stored before the keys existed do not).
     sample = next((row for row in stored if row.category != PARETO), None) or next(
         (row for split, category in ((SPLITS[0], c) for c in CATEGORIES)
          if (row := LeaderboardEntry.objects.filter(track=track, split=split, category=category,
                                                     position=1).first()) is not None), None)
+    boards = [(row.split, row.category) for row in stored if row.category != PARETO]
     if (any(c.is_baseline for cs in mine.values() for c in cs)
             or any(row.is_baseline for row in stored)
+            # Members' rows from before they were one participant (teams turned on by hand).
+            or len(boards) != len(set(boards))
             or (sample is not None and sample.key_kind is None)):
         return rebuild_track(track)
     limits = track_limits(track)
@@ -97,7 +107,8 @@ def refresh_student(track, user_id: int) -> int:
 
 def _facts(c: Candidate) -> tuple:
     """What a stored row shows of a candidate (the label only matters on baselines)."""
-    return (c.submission_id, c.participant_id, c.participant, c.submitted_at, c.accuracy,
+    return (c.submission_id, c.participant_id, c.participant, c.team_id, c.team_name,
+            c.submitted_at, c.accuracy,
             c.latency_ms, c.size_bytes, c.bits_per_char, *(getattr(c, f) for f in SPEED_FIELDS))
 
 

@@ -20,6 +20,11 @@ class LeaderboardEntry(models.Model):
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     username = models.CharField(max_length=150)
+    # The participant's team (``teams``), when the student who submitted is in one: the row is
+    # then the team's (one per board), ``user`` the member whose submission it is.
+    team = models.ForeignKey("teams.Team", on_delete=models.SET_NULL, null=True,
+                             related_name="+")
+    team_name = models.CharField(max_length=60, blank=True)
     is_baseline = models.BooleanField(default=False)
     label = models.CharField(max_length=200, blank=True)
     accuracy = models.FloatField()

@@ -43,27 +43,40 @@ LEADERBOARD_CACHE_SECONDS = 300
 # alike): ``latency_ms`` is the raw median on the scoring worker, speed is ranked on ``speed_index``
 # with its 95% interval, the latency limit is checked on ``normalized_latency_ms``, and ``tied``
 # rows share their rank.
-ROW_FIELDS = ("rank", "tied", "position", "username", "is_baseline", "label", "submission_id",
+ROW_FIELDS = ("rank", "tied", "position", "username", "team_name", "is_baseline", "label",
+              "submission_id",
               "accuracy", "bits_per_char", "latency_ms", "normalized_latency_ms",
               "normalized_latency_low_ms", "normalized_latency_high_ms", "speed_index",
               "speed_index_low", "speed_index_high", "size_bytes", "accuracy_per_mb",
               "submitted_at")
 
 
-def track_candidates(track, user_id: int | None = None) -> dict[str, list[Candidate]]:
+def track_candidates(track, user_id: int | None = None, *,
+                     participant=None) -> dict[str, list[Candidate]]:
     """The track's scored (within-limit) submissions that the course rules let rank
-    (``coursework.eligibility``), as candidates per split (one query, and that module's three).
+    (``coursework.eligibility``), as candidates per split (two queries, and that module's three).
 
-    With ``user_id``, only that student's (the rules are per student, so they hold on the part).
+    With ``user_id`` (or its ``teams.participants.participant``), only that participant's: the
+    student's, or all their team's members' (the rules are per participant, so they hold on the
+    part). Each candidate names the team its student is in (``Candidate.team_id``).
     """
+    from teams.participants import participant as participant_of
+    from teams.participants import team_labels
+
     from submissions.models import Score, Status
 
     rows = Score.objects.filter(
         submission__track=track, submission__status=Status.SCORED,
         latency_ms__isnull=False, size_bytes__isnull=False,
     )
-    if user_id is not None:
-        rows = rows.filter(submission__user_id=user_id)
+    if user_id is not None and participant is None:
+        participant = participant_of(track.competition_id, user_id)
+    if participant is not None:
+        rows = rows.filter(submission__user_id__in=participant.user_ids)
+        labels = {uid: (participant.team_id, participant.team_name)
+                  for uid in participant.user_ids if participant.is_team}
+    else:
+        labels = team_labels(track.competition_id)
     rows = rows.values(
         "submission_id", "submission__user_id", "submission__user__username",
         "submission__created_at", "submission__is_baseline", "submission__label",
@@ -72,6 +85,8 @@ def track_candidates(track, user_id: int | None = None) -> dict[str, list[Candid
     )
     by_split: dict[str, list[Candidate]] = {split: [] for split in SPLITS}
     for row in rows:
+        team_id, team_name = (None, "") if row["submission__is_baseline"] else labels.get(
+            row["submission__user_id"], (None, ""))
         for split in SPLITS:
             accuracy = row[f"{split}_accuracy"]
             if accuracy is None:
@@ -82,13 +97,14 @@ def track_candidates(track, user_id: int | None = None) -> dict[str, list[Candid
                 accuracy=accuracy, latency_ms=row["latency_ms"], size_bytes=row["size_bytes"],
                 is_baseline=row["submission__is_baseline"],
                 bits_per_char=row[f"{split}_bits_per_char"], label=row["submission__label"],
+                team_id=team_id, team_name=team_name,
                 **{field: row[field] for field in SPEED_FIELDS},
             ))
     # The course rules (final picks on the private split, late and hidden uploads never ranked)
     # live with the course's models: docs/architecture.md, "Where each feature lives".
     from coursework.eligibility import apply
 
-    return apply(track, by_split)
+    return apply(track, by_split, teams={uid: team for uid, (team, _) in labels.items()})
 
 
 def rebuild_track(track) -> int:
@@ -131,7 +147,7 @@ def _entry(track, split: str, category: str, position: int, rank: int | None, c:
     return LeaderboardEntry(
         track=track, split=split, category=category, position=position, rank=rank, tied=tied,
         submission_id=c.submission_id, user_id=c.participant_id, username=c.participant,
-        is_baseline=c.is_baseline, label=c.label if c.is_baseline else "", accuracy=c.accuracy,
+        team_id=c.team_id, team_name=c.team_name, is_baseline=c.is_baseline, label=c.label if c.is_baseline else "", accuracy=c.accuracy,
         bits_per_char=c.bits_per_char, latency_ms=c.latency_ms, size_bytes=c.size_bytes,
         accuracy_per_mb=c.accuracy_per_mb, submitted_at=c.submitted_at,
         **{field: getattr(c, field) for field in SPEED_FIELDS}, **keys,
@@ -144,8 +160,8 @@ def entry_candidate(entry) -> Candidate:
         submission_id=entry.submission_id, participant=entry.username,
         participant_id=entry.user_id, submitted_at=entry.submitted_at, accuracy=entry.accuracy,
         latency_ms=entry.latency_ms, size_bytes=entry.size_bytes, is_baseline=entry.is_baseline,
-        bits_per_char=entry.bits_per_char, label=entry.label,
-        **{field: getattr(entry, field) for field in SPEED_FIELDS},
+        bits_per_char=entry.bits_per_char, label=entry.label, team_id=entry.team_id,
+        team_name=entry.team_name, **{field: getattr(entry, field) for field in SPEED_FIELDS},
     )
 
 

@@ -64,6 +64,10 @@ class Candidate:
     bits_per_char: float | None = None
     participant_id: int | None = None
     label: str = ""
+    # The team the submitting student is in (``teams.participants``): the team is then the
+    # participant ranked (one row per board), ``participant`` the member who submitted.
+    team_id: int | None = None
+    team_name: str = ""
     # Higher is faster; its 95% interval. None on scorecards from before they were measured.
     speed_index: float | None = None
     speed_index_low: float | None = None
@@ -92,6 +96,13 @@ class Candidate:
             return (self.speed_index, self.speed_index)
         return (min(self.speed_index_low, self.speed_index),
                 max(self.speed_index_high, self.speed_index))
+
+
+def participant_key(candidate: Candidate) -> tuple[str, int | str]:
+    """Who ranks: the candidate's team when it has one, else the student."""
+    if candidate.team_id is not None:
+        return ("team", candidate.team_id)
+    return ("student", candidate.participant)
 
 
 @dataclass(frozen=True)
@@ -184,15 +195,18 @@ def speed_tie_groups(candidates: Iterable[Candidate]) -> list[list[Candidate]]:
 def best_per_participant(
     candidates: Iterable[Candidate], category: str, limits: Limits
 ) -> list[Candidate]:
-    """Each student's best eligible submission for ``category`` (baselines excluded), best first."""
-    best: dict[str, tuple[tuple, Candidate]] = {}
+    """Each participant's best eligible submission for ``category`` (baselines excluded), best
+    first. The participant is the student, or their team (``participant_key``): a team has one
+    row, the best of all its members' submissions."""
+    best: dict[tuple, tuple[tuple, Candidate]] = {}
     for candidate in candidates:
         if candidate.is_baseline or not is_eligible(candidate, category, limits):
             continue
         key = sort_key(candidate, category)
-        current = best.get(candidate.participant)
+        who = participant_key(candidate)
+        current = best.get(who)
         if current is None or key < current[0]:
-            best[candidate.participant] = (key, candidate)
+            best[who] = (key, candidate)
     return [candidate for _, candidate in sorted(best.values(), key=lambda pair: pair[0])]
 
 

@@ -8,6 +8,7 @@ from competitions.services import check_dates, check_limits
 from coursework.models import Policy
 from django import forms
 from django.contrib.auth import get_user_model
+from teams.rules import MAX_TEAM_SIZE, MIN_TEAM_SIZE, check_size_limit
 
 from submissions.models import Status
 
@@ -26,10 +27,22 @@ class CompetitionForm(forms.ModelForm):
     class Meta:
         model = Competition
         fields = ["slug", "title", "description", "start", "deadline", "visibility",
-                  "reveal_private_after_deadline"]
+                  "reveal_private_after_deadline", "teams_enabled", "team_size_limit"]
         widgets = {"start": DateTimeInput(), "deadline": DateTimeInput(),
                    "description": forms.Textarea(attrs={"rows": 3})}
-        help_texts = {"start": "UTC", "deadline": "UTC"}
+        help_texts = {"start": "UTC", "deadline": "UTC",
+                      "team_size_limit": f"The most students in one team ({MIN_TEAM_SIZE} to "
+                                         f"{MAX_TEAM_SIZE}). Teams form before their members' "
+                                         "first scored submission (docs/instructors.md)."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A form from before teams (a script, a saved page) keeps the current size.
+        self.fields["team_size_limit"].required = False
+
+    def clean_team_size_limit(self):
+        value = self.cleaned_data.get("team_size_limit")
+        return self.instance.team_size_limit if value is None else value
 
     def clean(self):
         data = super().clean()
@@ -38,6 +51,11 @@ class CompetitionForm(forms.ModelForm):
                 check_dates(data["start"], data["deadline"])
             except ValueError as exc:
                 self.add_error("deadline", f"{str(exc)[0].upper()}{str(exc)[1:]}.")
+        if "team_size_limit" in data:
+            try:
+                check_size_limit(data["team_size_limit"])
+            except ValueError as exc:
+                self.add_error("team_size_limit", f"{str(exc)[0].upper()}{str(exc)[1:]}.")
         return data
 
 

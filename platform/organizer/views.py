@@ -59,9 +59,11 @@ def new_competition(request: HttpRequest) -> HttpResponse:
         except ValueError as exc:
             form.add_error(None, str(exc))
         else:
-            if not data["reveal_private_after_deadline"]:
-                competition.reveal_private_after_deadline = False
-                competition.save(update_fields=["reveal_private_after_deadline"])
+            competition.reveal_private_after_deadline = data["reveal_private_after_deadline"]
+            competition.teams_enabled = data["teams_enabled"]
+            competition.team_size_limit = data["team_size_limit"]
+            competition.save(update_fields=["reveal_private_after_deadline", "teams_enabled",
+                                            "team_size_limit"])
             messages.success(request, f"{competition.title} is set up: check each track's limits.")
             return redirect("organizer:edit", slug=competition.slug)
     return render(request, "organizer/new.html", {"form": form},

@@ -36,6 +36,11 @@ def _by(entries, **match):
     return [e for e in entries if all(getattr(e, k) == v for k, v in match.items())]
 
 
+def _who(entry) -> tuple[str, int]:
+    """A stored row's participant: its team, else its student."""
+    return ("team", entry.team_id) if entry.team_id else ("student", entry.user_id)
+
+
 def track_results(track, entries) -> TrackResults:
     """``entries``: the track's stored rows (every split and category but the Pareto front)."""
     out = TrackResults(track)
@@ -44,13 +49,15 @@ def track_results(track, entries) -> TrackResults:
         out.winners[category] = [e for e in rows if e.rank == 1]
     out.baselines = [e for e in _by(entries, split="private", category=ranking.ACCURACY)
                      if e.is_baseline]
-    public = {e.user_id: e.rank for e in _by(entries, split="public", category=ranking.ACCURACY)
+    # Keyed by participant: a team's public and private rows may be different members'.
+    public = {_who(e): e.rank for e in _by(entries, split="public", category=ranking.ACCURACY)
               if not e.is_baseline}
     for e in _by(entries, split="private", category=ranking.ACCURACY):
         if e.is_baseline:
             continue
-        before = public.get(e.user_id)
-        out.changes.append({"username": e.username, "public_rank": before,
+        before = public.get(_who(e))
+        out.changes.append({"username": e.username, "team_name": e.team_name,
+                            "public_rank": before,
                             "private_rank": e.rank, "accuracy": e.accuracy,
                             "moved": None if before is None else before - e.rank})
     return out
@@ -63,9 +70,12 @@ def competition_results(competition) -> list[TrackResults]:
 
 
 def grade_table(competition, columns: list[str]) -> tuple[list[str], list[list]]:
-    """(header, rows): one row per participant (usernames in order), the chosen columns per
+    """(header, rows): one row per student (usernames in order), the chosen columns per
     track. Blank where a student has no ranked submission; ``beat the baseline`` is ``yes``/
-    ``no`` against the best baseline's private accuracy (blank without a baseline)."""
+    ``no`` against the best baseline's private accuracy (blank without a baseline). A team
+    member gets their team's result (whichever member's submission it is)."""
+    from teams.participants import participant_key, team_labels
+
     unknown = [c for c in columns if c not in GRADE_COLUMNS]
     if unknown:
         raise ValueError(f"unknown column(s): {', '.join(unknown)}; choose from: "
@@ -83,7 +93,7 @@ def grade_table(competition, columns: list[str]) -> tuple[list[str], list[list]]
             if e.split == "private" and e.category == ranking.ACCURACY:
                 baseline_best[e.track_id] = max(baseline_best.get(e.track_id, 0.0), e.accuracy)
             continue
-        cell = cells.setdefault((e.user_id, e.track_id), {})
+        cell = cells.setdefault((_who(e), e.track_id), {})
         if e.split == "public":
             if e.category == ranking.ACCURACY:
                 cell["public_accuracy_rank"] = e.rank
@@ -92,14 +102,16 @@ def grade_table(competition, columns: list[str]) -> tuple[list[str], list[list]]
         if e.category == ranking.ACCURACY:
             cell["best_accuracy"] = round(e.accuracy, 6)
     rows = []
+    labels = team_labels(competition.pk)
     participants = (competition.participations.select_related("user")
                     .order_by("user__username"))
     for participation in participants:
         user = participation.user
         name = f"{user.last_name}, {user.first_name}" if user.last_name else user.username
         row = [name, user.username, user.email]
+        who = participant_key(user.pk, labels)
         for track in tracks:
-            cell = cells.get((user.pk, track.pk), {})
+            cell = cells.get((who, track.pk), {})
             for column in columns:
                 if column == "beat_baseline":
                     best = cell.get("best_accuracy")

@@ -14,6 +14,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.http import urlencode
 from leaderboards import ranking
 from leaderboards.models import LeaderboardEntry
+from teams.participants import participant
 
 from evaluator.tasks import get_task
 
@@ -191,7 +192,8 @@ def _viewer_key(you: dict | None) -> str:
     return str(you["submission_id"]) if you.get("rank") else "unranked"
 
 
-def standing(track, category: str, split: str, user) -> dict | None:
+def standing(track, category: str, split: str, user,
+             members: tuple[int, ...] | None = None) -> dict | None:
     """Where ``user`` stands on one board: ``rank`` (None: no ranked row), ``tied``, ``of`` (the
     ranked participants), the row's ``submission_id`` and the ``page`` it is on. None for a
     visitor who is not signed in. Two indexed queries on the stored rows."""
@@ -199,7 +201,10 @@ def standing(track, category: str, split: str, user) -> dict | None:
         return None
     rows = LeaderboardEntry.objects.filter(track=track, split=split, category=category)
     of = rows.filter(is_baseline=False).count()
-    mine = rows.filter(user=user, is_baseline=False).order_by("position").first()
+    # A team's row may be another member's submission (``teams.participants``).
+    if members is None:
+        members = participant(track.competition_id, user.pk).user_ids
+    mine = rows.filter(user_id__in=members, is_baseline=False).order_by("position").first()
     if mine is None:
         return {"rank": None, "of": of, "category": category}
     index = rows.filter(position__lt=mine.position).count()  # baselines sit among the rows
@@ -209,8 +214,10 @@ def standing(track, category: str, split: str, user) -> dict | None:
 
 def standings(track, user, splits: tuple[str, ...] = ("public",)) -> list[dict]:
     """``standing`` in every category of ``track``, for the student's own page."""
+    members = (participant(track.competition_id, user.pk).user_ids
+               if getattr(user, "is_authenticated", False) else None)
     return [{"split": split, "category": category, "title": CATEGORY_TITLES[category],
-             **(standing(track, category, split, user) or {"rank": None, "of": 0})}
+             **(standing(track, category, split, user, members) or {"rank": None, "of": 0})}
             for split in splits for category in ranking.CATEGORIES]
 
 

@@ -8,6 +8,7 @@ from coursework.services import student_marks
 from django.urls import reverse
 from django.utils import timezone
 from leaderboards import ranking
+from teams.services import student_panel as team_panel
 
 from evaluator.tasks import get_task
 from submissions import quotas
@@ -102,6 +103,8 @@ def student_context(request, competition, form: UploadForm | None = None) -> dic
         "results": lambda: (final_results(request, competition, tracks)
                             if state == "closed" else None),
         "course": course,
+        # The student's team, its members and invitations (None: the competition has no teams).
+        "team_panel": lambda: team_panel(request.user, competition),
         "competition": competition,
         "form": form,
         "tracks": tracks,

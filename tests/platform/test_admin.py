@@ -82,6 +82,7 @@ def test_an_instructor_stays_organizer_of_the_competition_he_edits(competition, 
     form = {"slug": "course", "title": "Renamed", "description": "", "start_0": "2026-01-01",
             "start_1": "00:00:00", "deadline_0": "2027-01-01", "deadline_1": "00:00:00",
             "visibility": "public", "reveal_private_after_deadline": "on", "organizers": [],
+            "team_size_limit": "3",
             "tracks-TOTAL_FORMS": "0", "tracks-INITIAL_FORMS": "0"}
     response = client.post(f"/admin/competitions/competition/{competition.pk}/change/", form)
     assert response.status_code == 302, re.findall(r'class="errorlist[^"]*">(.*?)</ul>',
