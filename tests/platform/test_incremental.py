@@ -1,8 +1,9 @@
 """One score's update of the stored leaderboard (``leaderboards.incremental``) leaves exactly the
 rows a full rebuild writes, on random histories: ties on every metric, overlapping speed
 intervals (tie groups that regroup), scorecards without a speed index, baselines, re-scores that
-make a student's best worse or take it away, and the course rules (hidden submissions, final
-picks for the private split) where they exist."""
+make a student's best worse or take it away, the course rules (hidden submissions, final
+picks for the private split) where they exist, and teams (half the histories: the team is the
+participant, one row per board, the best of its members' submissions and final picks)."""
 
 from __future__ import annotations
 
@@ -107,12 +108,32 @@ def course_rule(track, submission: Submission, rng: random.Random) -> bool:
     return True
 
 
-@pytest.mark.parametrize("seed", range(8))
+def form_teams(competition, students: list, rng: random.Random) -> None:
+    """Teams on, and teams of two or three of the students (some stay on their own), before
+    any score as the team rules require (``teams.rules``); at least one team. Nothing where
+    teams are not installed."""
+    try:
+        from teams.models import Membership, Team
+    except ImportError:
+        return
+    type(competition).objects.filter(pk=competition.pk).update(teams_enabled=True)
+    shuffled = rng.sample(students, len(students))
+    while len(shuffled) >= 2 and (not competition.teams.exists() or rng.random() < 0.6):
+        size = min(rng.choice([2, 3]), len(shuffled))
+        members, shuffled = shuffled[:size], shuffled[size:]
+        team = Team.objects.create(competition=competition, name=f"team{members[0].pk}")
+        for member in members:
+            Membership.objects.create(team=team, competition=competition, user=member)
+
+
+@pytest.mark.parametrize("seed", range(12))
 def test_incremental_updates_equal_a_full_rebuild_on_random_histories(seed, competition,
                                                                       make_user, instructor):
     rng = random.Random(seed)
     track = competition.tracks.get(slug="mnist")
     students = [make_user(f"student{i}") for i in range(rng.randint(2, 8))]
+    if seed % 2:  # its own random stream: the histories of the even seeds stay as they were
+        form_teams(competition, students, random.Random(seed + 1000))
     written: list[Submission] = []
     for step in range(rng.randint(25, 45)):
         roll = rng.random()
@@ -129,7 +150,15 @@ def test_incremental_updates_equal_a_full_rebuild_on_random_histories(seed, comp
             rebuild_track(Track.objects.select_for_update().get(pk=track.pk))
         full = stored(track)
         assert full == incremental, f"seed {seed}, step {step}: " + _difference(incremental, full)
+        if seed % 2:  # one row per participant per board (a team's members share one)
+            boards = LeaderboardEntry.objects.filter(track=track, is_baseline=False).exclude(
+                category="pareto")
+            keys = [(split, category, team or f"u{user}") for split, category, team, user in
+                    boards.values_list("split", "category", "team_id", "user_id")]
+            assert len(keys) == len(set(keys)), f"seed {seed}, step {step}"
     assert LeaderboardEntry.objects.filter(track=track).exists()
+    if seed % 2:
+        assert LeaderboardEntry.objects.filter(track=track, team__isnull=False).exists()
 
 
 def test_a_score_that_changes_nothing_writes_nothing(competition, make_user):
