@@ -109,14 +109,14 @@ def score_writes(track, people, writes: int, rng: random.Random) -> tuple[float,
             size_bytes=1000, artifact_path="bench/x.onnx", status=Status.SCORING, attempts=1)
         pending.append((submission.pk, _card(rng)))
     changed = 0
-    started = time.perf_counter()
+    seconds = 0.0
     for submission_id, card in pending:
-        before = LeaderboardEntry.objects.filter(submission_id=submission_id).exists()
-        assert lifecycle.record_scorecard(submission_id, 1, card) in (
-            Status.SCORED, Status.OVER_LIMIT)
-        changed += (not before) and LeaderboardEntry.objects.filter(
-            submission_id=submission_id).exists()
-    seconds = time.perf_counter() - started
+        # Only the write is timed, as a worker makes it; the check of what it changed is not.
+        started = time.perf_counter()
+        status = lifecycle.record_scorecard(submission_id, 1, card)
+        seconds += time.perf_counter() - started
+        assert status in (Status.SCORED, Status.OVER_LIMIT)
+        changed += LeaderboardEntry.objects.filter(submission_id=submission_id).exists()
     return writes / seconds, changed
 
 

@@ -25,7 +25,7 @@ from competitions.limits import over_limit_reasons, track_limits
 from competitions.models import Track
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Subquery
 from django.utils import timezone
 from hardware.services import track_class_name
 
@@ -84,19 +84,20 @@ def record_scorecard(submission_id: int, token: int, card: dict,
     ``hardware_class`` is the scoring worker's class, used when the card's provenance lacks one.
     """
     with transaction.atomic():
-        track_id = Submission.objects.values_list("track_id", flat=True).get(pk=submission_id)
         # Lock order everywhere: track, then submission. The track lock serializes rebuilds.
-        track = Track.objects.select_for_update().get(pk=track_id)
+        track = _lock_track_of(submission_id)
         submission = Submission.objects.select_for_update().get(pk=submission_id)
         if submission.status != Status.SCORING or submission.attempts != token:
             return None
         if not card.get("valid"):
             return _record_model_fault(submission, card)
         fields = score_fields(card, track.task, hardware_class)
+        # The limits are checked before the row is written, so the Score is one INSERT (and its
+        # post_save receivers, the integrity flags, run once).
+        fields["over_limit"] = over_limit_reasons(
+            fields["size_bytes"], fields["latency_ms"], track_limits(track),
+            normalized_latency_ms=fields.get("normalized_latency_ms"))
         score = Score.objects.create(submission=submission, **fields)
-        score.over_limit = over_limit_reasons(score.size_bytes, score.latency_ms, track_limits(track),
-                                              normalized_latency_ms=score.normalized_latency_ms)
-        score.save(update_fields=["over_limit"])
         submission.status = Status.OVER_LIMIT if score.over_limit else Status.SCORED
         submission.error = "; ".join(score.over_limit)
         submission.finished_at = timezone.now()
@@ -105,6 +106,15 @@ def record_scorecard(submission_id: int, token: int, card: dict,
             _scores_changed(track, submission)
         _rescore_if_moved(track, submission, score.hardware_class)
         return submission.status
+
+
+def _lock_track_of(submission_id: int) -> Track:
+    """The submission's track, locked (its row only), with its competition: one query.
+
+    The competition comes along because the ranking's course rules read its deadline."""
+    track_id = Submission.objects.filter(pk=submission_id).values("track_id")[:1]
+    return (Track.objects.select_for_update(of=("self",)).select_related("competition")
+            .get(pk=Subquery(track_id)))
 
 
 def _scores_changed(track: Track, submission: Submission) -> None:
@@ -116,8 +126,10 @@ def _scores_changed(track: Track, submission: Submission) -> None:
 def _rescore_if_moved(track: Track, submission: Submission, scored_on: str) -> None:
     """The track moved to another class while this run was under way (``rescore_track``): queue
     a re-score on the track's class so the whole track ends up scored on one class."""
+    if not scored_on:
+        return
     target = track_class_name(track)
-    if not scored_on or not target or scored_on == target:
+    if not target or scored_on == target:
         return
     if queue_rescores([submission.pk], target):
         transaction.on_commit(lambda: dispatch.send_tokens(target, 1))
@@ -186,12 +198,11 @@ def record_rescore(rescore_id: int, token: int, card: dict,
             # On the track's hardware the model faults (e.g. too slow): judged like an upload.
             _record_model_fault(submission, card)
         else:
-            score = Score.objects.create(
-                submission=submission, **score_fields(card, track.task, hardware_class))
-            score.over_limit = over_limit_reasons(
-                score.size_bytes, score.latency_ms, track_limits(track),
-                normalized_latency_ms=score.normalized_latency_ms)
-            score.save(update_fields=["over_limit"])
+            fields = score_fields(card, track.task, hardware_class)
+            fields["over_limit"] = over_limit_reasons(
+                fields["size_bytes"], fields["latency_ms"], track_limits(track),
+                normalized_latency_ms=fields.get("normalized_latency_ms"))
+            score = Score.objects.create(submission=submission, **fields)
             submission.status = Status.OVER_LIMIT if score.over_limit else Status.SCORED
             submission.error = "; ".join(score.over_limit)
             submission.save(update_fields=["status", "error", "updated_at"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from competitions.models import Track
 from django.conf import settings
 from django.db import models
+from django.db.models.fields.json import KeyTransform
 
 
 class Status(models.TextChoices):
@@ -72,6 +73,12 @@ class Submission(models.Model):
         indexes = [
             models.Index(fields=["user", "track", "created_at"], name="sub_quota_idx"),
             models.Index(fields=["status", "scoring_started_at"], name="sub_status_idx"),
+            # The integrity check after every score looks for earlier uploads of the same bytes
+            # and of the same weights (``integrity.services.flag_copies``): without these, two
+            # scans of the whole table per score write.
+            models.Index(fields=["sha256"], name="sub_sha256_idx"),
+            models.Index(KeyTransform("weights_sha256", KeyTransform("info", "validation_report")),
+                         name="sub_weights_idx"),
         ]
 
     def __str__(self) -> str:

@@ -68,14 +68,21 @@ def refresh_student(track, user_id: int) -> int:
     who = participant(track.competition_id, user_id)
     mine = track_candidates(track, participant=who)
     ids = who.user_ids
-    stored = list(LeaderboardEntry.objects.filter(track=track, user_id=ids[0]) if len(ids) == 1
-                  else LeaderboardEntry.objects.filter(track=track, user_id__in=ids))
+    # The participant's rows and both splits' stored fronts (short) in one query.
+    # (Unordered: the model's default order joins the track and its competition to sort.)
+    rows = list(LeaderboardEntry.objects.filter(track=track).filter(
+        models.Q(user_id__in=ids) | models.Q(split__in=SPLITS, category=PARETO)).order_by())
+    stored = [row for row in rows if row.user_id in ids]
+    fronts = {split: sorted((row for row in rows if row.split == split
+                             and row.category == PARETO), key=lambda row: row.position)
+              for split in SPLITS}
     # Rows are written a whole track at a time by the rebuild, so one row tells whether the
     # track's rows carry their sort keys (rows stored before the keys existed do not).
     sample = next((row for row in stored if row.category != PARETO), None) or next(
         (row for split, category in ((SPLITS[0], c) for c in CATEGORIES)
          if (row := LeaderboardEntry.objects.filter(track=track, split=split, category=category,
-                                                    position=1).first()) is not None), None)
+                                                    position=1).order_by().first()) is not None),
+        None)
     boards = [(row.split, row.category) for row in stored if row.category != PARETO]
     if (any(c.is_baseline for cs in mine.values() for c in cs)
             or any(row.is_baseline for row in stored)
@@ -98,7 +105,7 @@ def refresh_student(track, user_id: int) -> int:
             written += _move(track, split, category, old, new)
         written += _refresh_front(track, split, limits, user_id,
                                   [row for row in stored if row.split == split
-                                   and row.category == PARETO], mine[split])
+                                   and row.category == PARETO], mine[split], fronts[split])
     if written:
         type(track).objects.filter(pk=track.pk).update(
             leaderboard_version=models.F("leaderboard_version") + 1)
@@ -241,11 +248,12 @@ def _move(track, split: str, category: str, old: LeaderboardEntry | None,
 
 
 def _refresh_front(track, split: str, limits: Limits, user_id: int,
-                   my_front: list[LeaderboardEntry], mine: list[Candidate]) -> int:
-    """The split's Pareto front after the student's candidates became ``mine``."""
+                   my_front: list[LeaderboardEntry], mine: list[Candidate],
+                   stored: list[LeaderboardEntry]) -> int:
+    """The split's Pareto front after the student's candidates became ``mine``; ``stored``: the
+    split's stored front, in place order."""
     board = LeaderboardEntry.objects.filter(track=track, split=split, category=PARETO)
     now = {c.submission_id: _facts(c) for c in mine}
-    stored = list(board.order_by("position"))
     if any(now.get(row.submission_id) != _facts(entry_candidate(row)) for row in my_front):
         # One of the student's own front points went away or changed: the points it dominated
         # may be back, and only the split's candidates know which.
