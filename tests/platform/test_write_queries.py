@@ -89,11 +89,15 @@ def test_the_write_path_reads_by_index_at_scale(board, django_capture_on_commit_
     told so: sequential scans off makes it pick an index wherever one serves the query)."""
     track, students = board
     submission_id = _pending(track, students[3])
+    # With a weights fingerprint, as validation records it: the copy check looks it up too.
+    Submission.objects.filter(pk=submission_id).update(
+        validation_report={"info": {"weights_sha256": "b" * 64}})
     with CaptureQueriesContext(connection) as queries:
         with django_capture_on_commit_callbacks(execute=True):
             lifecycle.record_scorecard(submission_id, 1, scorecard(accuracy=0.7))
     reads = [q["sql"] for q in queries.captured_queries
              if q["sql"].lstrip().upper().startswith("SELECT") and "FOR UPDATE" not in q["sql"]]
+    assert [sql for sql in reads if "weights_sha256" in sql], reads
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         scanned = []
