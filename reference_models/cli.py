@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_command(commands)
     from reference_models.commands import add_student_commands
 
-    add_student_commands(commands)  # check, submit, leaderboard, compare
+    add_student_commands(commands)  # check, submit, leaderboard, compare, final, submissions
     return parser
 
 

@@ -30,7 +30,12 @@ DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 
 class ClientError(Exception):
-    """Something a student can fix (wrong token, unknown competition, unreachable server...)."""
+    """Something a student can fix (wrong token, unknown competition, unreachable server...);
+    ``status`` is the server's HTTP status when it answered with an error."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -122,7 +127,7 @@ class ArenaClient:
             raise ClientError(f"cannot reach the server at {self.settings.server}: "
                               f"{type(error).__name__}") from error
         if response.status_code >= 400:
-            raise ClientError(_error_message(response))
+            raise ClientError(_error_message(response), status=response.status_code)
         try:
             return response.json()
         except ValueError as error:
@@ -141,6 +146,17 @@ class ArenaClient:
 
     def submission(self, submission_id: int) -> dict:
         return self._request("GET", f"submissions/{submission_id}/")
+
+    def submissions(self, competition: str | None = None, track: str | None = None) -> list[dict]:
+        """Your own submissions, newest first (the API's latest 1,000)."""
+        params = {k: v for k, v in (("competition", competition), ("track", track)) if v}
+        return self._request("GET", "submissions/", params=params)
+
+    def set_final(self, submission_id: int, final: bool = True) -> dict:
+        """Mark one of your scored submissions final (``final=False``: unmark it); the
+        submission as it now is. Refused (a ``ClientError`` saying why) after the deadline,
+        beyond the track's number of final picks, or for a submission that is not scored."""
+        return self._request("POST", f"submissions/{submission_id}/final/", json={"final": final})
 
     def wait(self, submission_id: int, *, poll_seconds: float = 2.0, timeout: float = 1800.0,
              on_status: Callable[[str], None] | None = None,

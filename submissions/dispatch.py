@@ -45,13 +45,9 @@ def send_validation(submission_id: int) -> bool:
     so an unreachable broker (refused, or a host that never answers) costs the request about a
     second instead of kombu's default unbounded wait; the workers' own connections keep theirs.
     """
-    app = current_app
-    redis = str(app.conf.broker_url or "").startswith(("redis://", "rediss://"))
-    options = settings.ARENA_PUBLISH_TRANSPORT_OPTIONS if redis else {}
     try:
-        with app.connection_for_write(connect_timeout=settings.ARENA_PUBLISH_TIMEOUT_S,
-                                      transport_options=options) as connection:
-            app.send_task(
+        with publishing_connection() as connection:
+            current_app.send_task(
                 VALIDATE_SUBMISSION, (submission_id,), queue=validation_queue_name(),
                 connection=connection, retry=True, retry_policy=settings.ARENA_PUBLISH_RETRY_POLICY)
         return True
@@ -61,6 +57,17 @@ def send_validation(submission_id: int) -> bool:
         Submission.objects.filter(pk=submission_id, status=Status.RECEIVED).update(
             error=BROKER_DOWN_NOTICE)
         return False
+
+
+def publishing_connection():
+    """A broker connection for publishing from a web request: short socket timeouts (Redis), so
+    an unreachable broker fails a publish in about ``ARENA_PUBLISH_TIMEOUT_S`` instead of kombu's
+    unbounded wait. Pass ``retry_policy=settings.ARENA_PUBLISH_RETRY_POLICY`` to ``send_task``."""
+    app = current_app
+    redis = str(app.conf.broker_url or "").startswith(("redis://", "rediss://"))
+    options = settings.ARENA_PUBLISH_TRANSPORT_OPTIONS if redis else {}
+    return app.connection_for_write(connect_timeout=settings.ARENA_PUBLISH_TIMEOUT_S,
+                                    transport_options=options)
 
 
 def send_tokens(hardware_class: str | None, count: int = 1, countdown: float | None = None) -> None:

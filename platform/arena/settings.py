@@ -160,6 +160,9 @@ EMAIL_HOST_PASSWORD = env.string("ARENA_EMAIL_PASSWORD")
 EMAIL_USE_TLS = env.boolean("ARENA_EMAIL_USE_TLS", True)
 EMAIL_TIMEOUT = env.number("ARENA_EMAIL_TIMEOUT_S", 10)
 DEFAULT_FROM_EMAIL = env.string("ARENA_EMAIL_FROM", "Model Arena <arena@localhost>")
+# A roster's set-password e-mail that the mail server refuses is tried again after about this
+# many seconds, then twice as long each time (at most 15 minutes apart), ten times in all.
+ARENA_MAIL_RETRY_S = env.integer("ARENA_MAIL_RETRY_S", 30)
 # The site's address as students reach it, for links in e-mails sent by workers (no request).
 ARENA_SITE_URL = env.string("ARENA_SITE_URL", "http://localhost:8000")
 # How long a set-password or reset link works (Django's default is 3 days).
@@ -346,6 +349,10 @@ REST_FRAMEWORK = {
         "anon": env.string("ARENA_THROTTLE_ANON", "600/min"),
         "user": env.string("ARENA_THROTTLE_USER", "1200/min"),
         "uploads": env.string("ARENA_THROTTLE_UPLOADS", "30/min"),
+        # Per client address (enrollment.throttles): sign-ups sent, and wrong join codes tried.
+        # A class signing up in a lecture behind one campus address needs the first to fit it.
+        "signups": env.string("ARENA_THROTTLE_SIGNUPS", "200/hour"),
+        "join_codes": env.string("ARENA_THROTTLE_JOIN_CODES", "30/hour"),
     },
 }
 SPECTACULAR_SETTINGS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import secrets
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
 from .models import JoinLink
+
+log = logging.getLogger(__name__)
 
 # The column names an LMS export uses, lower-cased (Canvas gradebook and people exports, Moodle's
 # user and participants exports); the first one found wins.
@@ -100,7 +103,11 @@ class RosterResult:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "row N: why", rows skipped
-    mailed: list[str] = field(default_factory=list)
+    # The set-password e-mails: handed to the mail workers (sent and retried there), sent from
+    # the web process because the queue could not be reached, or not sent ("name: why").
+    queued: list[str] = field(default_factory=list)
+    sent_directly: list[str] = field(default_factory=list)
+    not_sent: list[str] = field(default_factory=list)
 
 
 def _column(header: list[str], names: tuple[str, ...]) -> int | None:
@@ -170,9 +177,11 @@ def parse_roster(text: str) -> tuple[list[dict], list[str]]:
 
 def import_roster(competition, text: str, *, base_url: str, send: bool = True) -> RosterResult:
     """Create or update an account per roster row, make each a participant, and e-mail the new
-    ones (and existing ones without a password) a link to set their password."""
+    ones (and existing ones without a password) a link to set their password: queued once the
+    accounts are committed (``queue_invitations``), never sent inside the import itself."""
     rows, problems = parse_roster(text)
     result = RosterResult(problems=problems)
+    invited = []
     user_model = get_user_model()
     for row in rows:
         with transaction.atomic():
@@ -191,9 +200,59 @@ def import_roster(competition, text: str, *, base_url: str, send: bool = True) -
                 user.save(update_fields=changed)
             join(competition, user)
         if send and user.email and not user.has_usable_password():
-            send_set_password(user, base_url, competition)
-            result.mailed.append(user.username)
+            invited.append(user)
+    if invited:
+        # After the accounts are committed: a worker must find the user it mails.
+        transaction.on_commit(lambda: queue_invitations(invited, competition, base_url, result))
     return result
+
+
+SEND_INVITATION = "enrollment.tasks.send_invitation"
+
+
+def queue_invitations(users: list, competition, base_url: str, result: RosterResult) -> None:
+    """One set-password e-mail task per student on the validation queue (its workers are light
+    and always running; they send and retry on SMTP errors). If the broker cannot be reached,
+    the import stands: the rest are sent from this process, each failure noted in
+    ``result.not_sent`` (importing the file again mails whoever still has no password)."""
+    from celery import current_app
+
+    from submissions.dispatch import publishing_connection, validation_queue_name
+
+    pending = list(users)
+    try:
+        with publishing_connection() as connection:
+            queue = validation_queue_name()
+            while pending:
+                current_app.send_task(
+                    SEND_INVITATION, (pending[0].pk, competition.pk, base_url), queue=queue,
+                    connection=connection, retry=True,
+                    retry_policy=settings.ARENA_PUBLISH_RETRY_POLICY)
+                result.queued.append(pending.pop(0).username)
+    except Exception as exc:  # kombu's OperationalError, socket errors: the broker is down
+        log.warning("could not queue %d set-password e-mail(s) (%s: %s); sending them from the "
+                    "web process", len(pending), type(exc).__name__, exc)
+    for user in pending:
+        try:
+            send_set_password(user, base_url, competition)
+        except Exception as exc:  # the mail server's fault: the account stands, the mail is lost
+            log.warning("could not e-mail %s a set-password link: %s", user.email, exc)
+            result.not_sent.append(f"{user.username}: {type(exc).__name__}: {exc}")
+        else:
+            result.sent_directly.append(user.username)
+
+
+def send_invitation(user_id: int, competition_id: int, base_url: str) -> bool:
+    """The set-password e-mail of one imported student (what the mail task runs); False when
+    there is nothing to send any more (password already set, no address, account gone).
+    Raises what the mail backend raises, so the task can retry."""
+    from competitions.models import Competition
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None or not user.email or user.has_usable_password():
+        return False
+    send_set_password(user, base_url, Competition.objects.filter(pk=competition_id).first())
+    return True
 
 
 def set_password_link(user, base_url: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from competitions.permissions import IsOrganizer, allowed, competition_for
 from competitions.services import join
 from django.contrib import messages
@@ -15,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from . import services
 from .forms import CodeForm, RosterForm, SignUpForm
+from .throttles import JoinCodeThrottle, SignUpThrottle, wait_in_words
 
 MAX_ROSTER_BYTES = 2_000_000
 
@@ -23,13 +26,26 @@ def _student_page(competition) -> str:
     return reverse("web:student", args=[competition.slug])
 
 
+def _too_many_codes(request: HttpRequest, wait: timedelta) -> HttpResponse:
+    refusal = (f"Too many wrong join codes from your network: try again in {wait_in_words(wait)}, "
+               "with the code or link from your instructor.")
+    return render(request, "enrollment/code.html", {"form": CodeForm(), "refusal": refusal},
+                  status=429)
+
+
 @require_http_methods(["GET", "POST"])
 def enter_code(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        throttle = JoinCodeThrottle()
+        # Refused before the code is looked at: a blocked guesser learns nothing, right or wrong.
+        wait = throttle.refusal(request)
+        if wait:
+            return _too_many_codes(request, wait)
         code = form.cleaned_data["code"].strip()
         if services.competition_for_code(code) is not None:
             return redirect("enrollment:join", code=code)
+        throttle.record(request)
         form.add_error("code", "No competition has that code (it may have been changed: ask "
                                "your instructor for the current one).")
     return render(request, "enrollment/code.html", {"form": form}, status=400 if form.errors else 200)
@@ -37,8 +53,13 @@ def enter_code(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def join_by_link(request: HttpRequest, code: str) -> HttpResponse:
+    throttle = JoinCodeThrottle()
+    wait = throttle.refusal(request)
+    if wait:
+        return _too_many_codes(request, wait)
     competition = services.competition_for_code(code)
     if competition is None:
+        throttle.record(request)
         raise Http404("This join link does not work (any more): ask your instructor for the "
                       "current one.")
     if request.user.is_authenticated:
@@ -51,6 +72,18 @@ def join_by_link(request: HttpRequest, code: str) -> HttpResponse:
                                                             request.user)})
     form = SignUpForm(request.POST or None)
     status = 200
+    if request.method == "POST":
+        signups = SignUpThrottle()
+        wait = signups.refusal(request)
+        if wait:
+            refusal = (f"Too many sign-ups from your network in a short time: try again in "
+                       f"{wait_in_words(wait)}.")
+            return render(request, "enrollment/signup.html", {
+                "competition": competition, "code": code, "refusal": refusal,
+                "form": SignUpForm(initial={"username": request.POST.get("username", ""),
+                                            "email": request.POST.get("email", "")})},
+                status=429)
+        signups.record(request)  # every try counts, a refused one too: a script's as well
     if request.method == "POST" and form.is_valid():
         try:
             user = services.sign_up(competition, form.cleaned_data["username"],

@@ -11,11 +11,13 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
 from enrollment import services as enrollment
+from enrollment import tasks
 from notifications import services as notifications
 from notifications.models import Notice
 
 from tests.platform.helpers import client_for
 from tests.platform.test_course_rules import upload
+from tests.platform.test_roster_mail import queued_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +93,7 @@ def test_parse_roster_reads_canvas_and_moodle_columns():
         enrollment.parse_roster("Name,Score\nAda,3\n")
 
 
+@pytest.mark.django_db(transaction=True)  # the mails are queued once the import commits
 def test_roster_import_creates_updates_and_mails_a_working_set_password_link(competition,
                                                                             instructor):
     client = organizer_client(instructor)
@@ -100,7 +103,9 @@ def test_roster_import_creates_updates_and_mails_a_working_set_password_link(com
         "action": "import", "send_email": "on",
         "roster": SimpleUploadedFile("canvas.csv", CANVAS.encode())})
     page = response.content.decode()
-    assert "2 account(s) made, 0 updated, 2 e-mail(s) sent" in page and "row 5" in page
+    assert "2 account(s) made, 0 updated, 2 invitation(s) queued" in page and "row 5" in page
+    for _, args in queued_messages():  # what the mail worker does with each (one per student)
+        tasks.send_invitation.apply(args=args).get()
     assert {m.to[0] for m in mail.outbox} == {"ada@uni.edu", "alan@uni.edu"}
     ada = get_user_model().objects.get(username="ada")
     assert competition.is_participant(ada) and not ada.has_usable_password()

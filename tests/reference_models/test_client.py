@@ -223,6 +223,23 @@ def test_submit_uploads_waits_for_the_scores_and_prints_ranks(live_platform, tmp
     out = capsys.readouterr().out
     assert code == 0 and "ann" in out and "course / mnist: accuracy" in out, out
 
+    # `arena submissions` lists the scored upload (and the rejected one); `arena final` marks it.
+    code = main(["submissions", "--competition", "course", "--json", "--server", base])
+    rows = json.loads(capsys.readouterr().out)
+    scored = next(row for row in rows if row["status"] == "scored")
+    assert code == 0 and not scored["final"] and len(rows) == 2, rows
+    code = main(["final", str(scored["id"]), "--server", base])
+    out = capsys.readouterr().out
+    assert code == 0 and f"submission {scored['id']} (course / mnist) is final" in out, out
+    code = main(["submissions", "--server", base])
+    out = capsys.readouterr().out
+    assert code == 0 and re.search(rf"{scored['id']} .*final", out), out
+    code = main(["final", "999999", "--server", base])
+    out = capsys.readouterr().out
+    assert code == 1 and "you have no submission 999999" in out, out
+    code = main(["final", str(scored["id"]), "--unmark", "--server", base])
+    assert code == 0 and "is no longer final" in capsys.readouterr().out
+
     code = main(["submit", str(good), "--competition", "nope", "--track", "mnist",
                  "--server", base, "--token", "wrong"])
     assert code == 1 and "token" in capsys.readouterr().out
