@@ -1,6 +1,8 @@
-"""What students and organizers change: final picks, extensions, hiding. Each change that moves
-the leaderboard rebuilds the track's rows in the same transaction (the track row locked first,
-the lock order of ``submissions.lifecycle``)."""
+"""What students and organizers change: final picks, extensions, hiding. Each change moves only
+the affected participant's rows (the student, or their team), through the incremental write a
+new score uses (``leaderboards.incremental.refresh_student``), in the same transaction (the
+track row locked first, the lock order of ``submissions.lifecycle``); it leaves the rows a full
+rebuild would (``tests/platform/test_course_refresh.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from datetime import datetime
 from competitions.models import Track
 from django.db import transaction
 from django.utils import timezone
-from leaderboards.ranking import rebuild_track
+from leaderboards.incremental import refresh_student
 from teams.participants import participant
 
 from submissions.models import Status, Submission
@@ -22,8 +24,9 @@ class NotAllowed(Exception):
     """The change is refused; ``str()`` says why in words for the student or organizer."""
 
 
-def _rebuild(track_id: int) -> None:
-    rebuild_track(Track.objects.select_for_update().get(pk=track_id))
+def _refresh(track_id: int, user_id: int) -> None:
+    """Re-rank ``user_id``'s participant on the track (the student's rules changed)."""
+    refresh_student(Track.objects.select_for_update().get(pk=track_id), user_id)
 
 
 def set_final(submission: Submission, user, final: bool, now: datetime | None = None) -> None:
@@ -57,7 +60,7 @@ def set_final(submission: Submission, user, final: bool, now: datetime | None = 
                         f"{whose} may mark at most {limit} submission(s) of track {track.slug} "
                         "as final; unmark one first.")
                 FinalPick.objects.create(submission=submission)
-        _rebuild(track.pk)
+        _refresh(track.pk, submission.user_id)
 
 
 def final_ids(user, competition) -> set[int]:
@@ -82,7 +85,7 @@ def grant_extension(competition, user, *, deadline: datetime | None, extra_uploa
             competition=competition, user=user,
             defaults={"deadline": deadline, "extra_uploads": extra_uploads, "note": note[:200]})
         for track_id in track_ids:
-            _rebuild(track_id)
+            _refresh(track_id, user.pk)
     return granted
 
 
@@ -94,7 +97,7 @@ def hide(submission: Submission, reason: str, by) -> Hiding:
         Track.objects.select_for_update().get(pk=submission.track_id)
         hiding, _ = Hiding.objects.update_or_create(
             submission=submission, defaults={"reason": reason, "hidden_by": by})
-        _rebuild(submission.track_id)
+        _refresh(submission.track_id, submission.user_id)
     return hiding
 
 
@@ -102,7 +105,7 @@ def unhide(submission: Submission) -> None:
     with transaction.atomic():
         Track.objects.select_for_update().get(pk=submission.track_id)
         Hiding.objects.filter(submission=submission).delete()
-        _rebuild(submission.track_id)
+        _refresh(submission.track_id, submission.user_id)
 
 
 def marks(competition, submissions) -> dict[int, dict]:
