@@ -1,6 +1,7 @@
 """An instructor runs a course from the browser, in Debian's chromium against the real platform
 (gunicorn, a scoring worker and a validator, the embedded default database and broker): the
-instructor turns sign-up by link on; a student joins by the link, signs up, uploads a model
+instructor turns sign-up by link on; a student joins by the link, signs up, makes a team with a
+second student (teams turned on, invite, accept: one row on the board), uploads a model
 through the form and marks it final once it is scored; the deadline passes (set on the
 organizer's set-up page); the student sees the winners page; the instructor downloads the grade
 CSV. Screenshots go to /tmp, or to docs/images/ with ARENA_DOCS_SCREENSHOTS=1 (the pictures in
@@ -90,6 +91,33 @@ def test_an_instructor_runs_a_course_from_the_browser(course_stack, browser):  #
     expect(ann.get_by_role("heading", name=re.compile("Your submissions"))).to_be_visible()
     expect(ann.locator(".messages")).to_contain_text("you have joined CS 329")
 
+    # Teams: the instructor turns them on; bob signs up by the link too; ann makes a team and
+    # invites bob, who accepts on his page (before either has a score: teams form before).
+    prof.goto(f"{base}/c/cs329/organize/")
+    prof.get_by_label("Teams enabled").check()
+    prof.get_by_role("button", name="Save").click()
+    expect(prof.locator(".messages")).to_contain_text("Saved.")
+    bob = browser.new_context(viewport=DESKTOP).new_page()
+    bob.goto(join_url)
+    bob.get_by_label("Username").fill("bob")
+    bob.get_by_label("E-mail").fill("bob@uni.example")
+    bob.get_by_label("Password").fill("bob-long-password")
+    bob.get_by_role("button", name="Sign up and join").click()
+    expect(bob.get_by_role("heading", name=re.compile("Your submissions"))).to_be_visible()
+    ann.reload()
+    ann.get_by_label("Team name").fill("Tiny Ones")
+    ann.get_by_role("button", name="Make a team").click()
+    expect(ann.locator(".messages")).to_contain_text("Team Tiny Ones is made")
+    ann.get_by_label("Invite a classmate (their username)").fill("bob")
+    ann.get_by_role("button", name="Invite").click()
+    expect(ann.locator(".messages")).to_contain_text("bob is invited to Tiny Ones")
+    bob.reload()
+    expect(bob.locator('[data-invitation="Tiny Ones"]')).to_contain_text("ann")
+    bob.get_by_role("button", name="Accept").click()
+    expect(bob.locator(".messages")).to_contain_text("You are now in team Tiny Ones")
+    expect(bob.locator("[data-team]")).to_contain_text("ann, bob")
+    shot(bob, "team")
+
     # The upload form, then the scored submission is marked final.
     ann.locator("input[type=file]").set_input_files(files=[{
         "name": "ann-cnn.onnx", "mimeType": "application/octet-stream",
@@ -105,6 +133,12 @@ def test_an_instructor_runs_a_course_from_the_browser(course_stack, browser):  #
     expect(ann.locator(".messages")).to_contain_text("is now one of your final submissions")
     expect(ann.locator('li.submission:has-text("ann-cnn.onnx") [data-final]')).to_be_visible()
     shot(ann, "student-final")
+    # The team has one row on the board, named by the team and the member who submitted.
+    ann.goto(f"{base}/c/cs329/")
+    board = ann.locator("table.board tbody tr:not(.baseline)")
+    expect(board).to_have_count(1)
+    expect(board.first).to_contain_text("Tiny Ones")
+    expect(board.first).to_contain_text("team · ann")
 
     # The results page says nothing before the deadline.
     ann.goto(f"{base}/c/cs329/results/")
@@ -122,7 +156,7 @@ def test_an_instructor_runs_a_course_from_the_browser(course_stack, browser):  #
 
     # The winners page, as the student sees it.
     ann.goto(f"{base}/c/cs329/results/")
-    expect(ann.locator('[data-winner="accuracy"]')).to_have_text("ann")
+    expect(ann.locator('[data-winner="accuracy"]')).to_contain_text("Tiny Ones")
     expect(ann.locator("[data-rank-changes]")).to_contain_text("ann")
     shot(ann, "results")
     # ... and the student can no longer change final picks or see organizer pages.
@@ -143,5 +177,7 @@ def test_an_instructor_runs_a_course_from_the_browser(course_stack, browser):  #
                        "mnist best accuracy (private)", "mnist accuracy rank",
                        "mnist speed rank", "mnist beat the baseline"]
     assert rows[1][1:3] == ["ann", "ann@uni.example"] and rows[1][4] == "1", rows
+    # bob, ann's team-mate, gets the team's result.
+    assert rows[2][1] == "bob" and rows[2][3:5] == rows[1][3:5], rows
     assert 0.0 < float(rows[1][3]) <= 1.0  # the zoo's model is untrained: any accuracy
     shot(prof, "grades")
