@@ -10,16 +10,22 @@ import random
 from datetime import timedelta
 
 import pytest
-from competitions.models import Track
 from coursework import services as coursework
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from leaderboards.models import LeaderboardEntry
 from leaderboards.ranking import rebuild_track
 
 from submissions.models import Status
-from tests.platform.test_incremental import T0, _difference, form_teams, rescore, stored, write
+from tests.platform.test_incremental import (
+    T0,
+    assert_stored_equals_full_rebuild,
+    form_teams,
+    rescore,
+    stored,
+    write,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -72,11 +78,7 @@ def test_course_changes_through_the_incremental_write_equal_a_full_rebuild(
             changes += 1
         else:
             written.append(write(track, rng.choice(students), rng))
-        incremental = stored(track)
-        with transaction.atomic():
-            rebuild_track(Track.objects.select_for_update().get(pk=track.pk))
-        full = stored(track)
-        assert full == incremental, f"seed {seed}, step {step}: " + _difference(incremental, full)
+        assert_stored_equals_full_rebuild(track, f"seed {seed}, step {step}")
     assert changes >= 3
 
 
